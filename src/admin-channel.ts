@@ -1,0 +1,169 @@
+/**
+ * The admin stream: authentication, the snapshot-then-events subscription,
+ * admin commands (kick), and fan-out with protection against slow readers.
+ */
+import type { RawData, WebSocket } from 'ws';
+import { tokensEqual, type AuthThrottle } from './auth.js';
+import { CloseCode, CloseReason } from './constants.js';
+import type { Logger } from './logger.js';
+
+export interface AdminChannelOptions {
+  token: string;
+  authTimeoutMs: number;
+  maxBufferedBytes: number;
+  throttle: AuthThrottle;
+  logger: Logger;
+  /**
+   * Send the snapshot and start the live stream. Must add the admin to the
+   * audience in the same step as the snapshot read, so nothing falls between.
+   */
+  subscribe(admin: AdminSession): void;
+  /** Close a client connection; false when no such session is live. */
+  kick(sessionId: string): boolean;
+}
+
+export interface AdminSession {
+  readonly socket: WebSocket;
+  readonly ip: string;
+  authenticated: boolean;
+  authTimer: NodeJS.Timeout | undefined;
+}
+
+export class AdminChannel {
+  readonly #options: AdminChannelOptions;
+  /** Every admin socket, authenticated or not; counts toward MAX_ADMINS. */
+  readonly #sockets = new Set<AdminSession>();
+  /** Admins that have had their snapshot and receive events. */
+  readonly #audience = new Set<AdminSession>();
+
+  constructor(options: AdminChannelOptions) {
+    this.#options = options;
+  }
+
+  get size(): number {
+    return this.#sockets.size;
+  }
+
+  get audienceSize(): number {
+    return this.#audience.size;
+  }
+
+  accept(socket: WebSocket, ip: string, preAuthenticated: boolean): AdminSession {
+    const admin: AdminSession = { socket, ip, authenticated: false, authTimer: undefined };
+    this.#sockets.add(admin);
+    socket.on('message', (data, isBinary) => this.#onMessage(admin, data, isBinary));
+    socket.on('error', () => {}); // 'close' follows; nothing to add
+    socket.on('close', () => this.#forget(admin));
+    if (preAuthenticated) {
+      this.#authenticated(admin);
+    } else {
+      admin.authTimer = setTimeout(() => this.#refuse(admin, CloseReason.AUTH_TIMEOUT), this.#options.authTimeoutMs);
+      admin.authTimer.unref();
+    }
+    return admin;
+  }
+
+  /** Add to the audience; called by `subscribe` once the snapshot is sent. */
+  join(admin: AdminSession): void {
+    if (this.#sockets.has(admin)) this.#audience.add(admin);
+  }
+
+  /** Serialize once, send to every subscribed admin. */
+  broadcast(message: object): void {
+    if (this.#audience.size === 0) return;
+    const data = JSON.stringify(message);
+    for (const admin of this.#audience) this.send(admin, data);
+  }
+
+  /**
+   * Send unless the admin has stopped reading: past the buffer cap it is
+   * closed with 1013 so that one stuck reader cannot grow server memory.
+   */
+  send(admin: AdminSession, data: string): void {
+    const socket = admin.socket;
+    if (socket.readyState !== socket.OPEN) return;
+    if (socket.bufferedAmount > this.#options.maxBufferedBytes) {
+      this.#options.logger.warn({ ip: admin.ip, buffered: socket.bufferedAmount }, 'admin too slow; closing');
+      socket.close(CloseCode.TRY_AGAIN_LATER, CloseReason.SLOW_CONSUMER);
+      this.#forget(admin);
+      // A reader that never drains would also never finish the close handshake.
+      setTimeout(() => socket.terminate(), 1000).unref();
+      return;
+    }
+    socket.send(data);
+  }
+
+  closeAll(code: number, reason: string): void {
+    for (const admin of this.#sockets) admin.socket.close(code, reason);
+  }
+
+  terminateAll(): void {
+    for (const admin of this.#sockets) admin.socket.terminate();
+  }
+
+  sockets(): IterableIterator<AdminSession> {
+    return this.#sockets.values();
+  }
+
+  #forget(admin: AdminSession): void {
+    clearTimeout(admin.authTimer);
+    this.#sockets.delete(admin);
+    this.#audience.delete(admin);
+  }
+
+  #refuse(admin: AdminSession, reason: string): void {
+    admin.socket.close(CloseCode.POLICY_VIOLATION, reason);
+    this.#forget(admin);
+  }
+
+  #authenticated(admin: AdminSession): void {
+    clearTimeout(admin.authTimer);
+    admin.authenticated = true;
+    this.#options.throttle.succeed(admin.ip);
+    this.#options.logger.info({ ip: admin.ip }, 'admin authenticated');
+    this.#options.subscribe(admin);
+  }
+
+  #onMessage(admin: AdminSession, data: RawData, isBinary: boolean): void {
+    const message = isBinary ? undefined : parseObject(data);
+    if (!admin.authenticated) {
+      const token = message?.type === 'auth' && typeof message.token === 'string' ? message.token : undefined;
+      if (token !== undefined && tokensEqual(this.#options.token, token)) {
+        this.#authenticated(admin);
+        return;
+      }
+      this.#options.throttle.fail(admin.ip);
+      this.#options.logger.warn({ ip: admin.ip }, 'admin authentication failed');
+      this.#refuse(admin, CloseReason.AUTH_FAILED);
+      return;
+    }
+    switch (message?.type) {
+      case 'auth':
+        return; // already authenticated; a repeat is harmless
+      case 'ping':
+        this.send(admin, JSON.stringify({ type: 'pong' }));
+        return;
+      case 'kick': {
+        const sessionId = message.sessionId;
+        if (typeof sessionId !== 'string') break;
+        if (this.#options.kick(sessionId)) {
+          this.#options.logger.info({ ip: admin.ip, sessionId }, 'admin kicked a connection');
+        } else {
+          this.send(admin, JSON.stringify({ type: 'error', error: 'unknown session', sessionId: sessionId.slice(0, 64) }));
+        }
+        return;
+      }
+    }
+    // Junk, wrong types and unknown commands end an admin session.
+    this.#refuse(admin, CloseReason.BAD_MESSAGE);
+  }
+}
+
+function parseObject(data: RawData): Record<string, unknown> | undefined {
+  try {
+    const value = JSON.parse(data.toString());
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,66 @@
+/** Admin token checks. Tokens are compared in constant time and never logged. */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+
+/** Hash both sides first so that the comparison also hides the length. */
+export function tokensEqual(expected: string, given: string): boolean {
+  const a = createHash('sha256').update(expected).digest();
+  const b = createHash('sha256').update(given).digest();
+  return timingSafeEqual(a, b);
+}
+
+/** The token from `Authorization: Bearer <token>`, or undefined. */
+export function bearerToken(req: IncomingMessage): string | undefined {
+  const header = req.headers.authorization;
+  if (header === undefined) return undefined;
+  const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
+  return match ? match[1] : undefined;
+}
+
+export function generateToken(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+/**
+ * Counts consecutive failed admin authentications per address. After
+ * `limit` failures in a row the address is locked out for `cooldownMs`;
+ * a success clears its count.
+ */
+const MAX_TRACKED_ADDRESSES = 10_000;
+
+export class AuthThrottle {
+  readonly #failures = new Map<string, { count: number; lockedUntil: number }>();
+  readonly #limit: number;
+  readonly #cooldownMs: number;
+
+  constructor(limit: number, cooldownMs: number) {
+    this.#limit = limit;
+    this.#cooldownMs = cooldownMs;
+  }
+
+  isLocked(ip: string, now = Date.now()): boolean {
+    const entry = this.#failures.get(ip);
+    if (entry === undefined || entry.lockedUntil === 0) return false;
+    if (entry.lockedUntil > now) return true;
+    this.#failures.delete(ip);
+    return false;
+  }
+
+  /** Record a failure; true when this one triggers the lockout. */
+  fail(ip: string, now = Date.now()): boolean {
+    const entry = this.#failures.get(ip) ?? { count: 0, lockedUntil: 0 };
+    entry.count++;
+    if (entry.count >= this.#limit) entry.lockedUntil = now + this.#cooldownMs;
+    // Bounded, so that a spray of addresses cannot grow it forever; the
+    // oldest entry goes first.
+    if (!this.#failures.has(ip) && this.#failures.size >= MAX_TRACKED_ADDRESSES) {
+      this.#failures.delete(this.#failures.keys().next().value!);
+    }
+    this.#failures.set(ip, entry);
+    return entry.lockedUntil !== 0;
+  }
+
+  succeed(ip: string): void {
+    this.#failures.delete(ip);
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * Where a client connection is created and where it ends. An accepted
+ * socket becomes a LiveConnection in the live set, its row is queued for
+ * the writer, and its messages count as activity.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { RawData, WebSocket } from 'ws';
+import { CloseCode, CloseReason } from './constants.js';
+import type { LiveConnection, LiveSet } from './live-set.js';
+import type { Logger } from './logger.js';
+import { buildMetadata, remoteAddress } from './metadata.js';
+import type { RecordWriter } from './record-writer.js';
+
+export interface ClientContext {
+  live: LiveSet;
+  writer: RecordWriter;
+  logger: Logger;
+  maxMessagesPerSecond: number;
+}
+
+/** Text messages longer than this cannot be `{"type":"ping"}` and are not parsed. */
+const MAX_CONTROL_MESSAGE_BYTES = 128;
+const PONG = JSON.stringify({ type: 'pong' });
+
+export function openClientConnection(ctx: ClientContext, socket: WebSocket, req: IncomingMessage, url: URL): LiveConnection {
+  const now = Date.now();
+  const iso = new Date(now).toISOString();
+  const conn: LiveConnection = {
+    user: {
+      id: randomUUID(),
+      sessionId: randomUUID(),
+      connectedAt: iso,
+      lastActiveAt: iso,
+      metadata: buildMetadata(req, url),
+    },
+    socket,
+    ip: remoteAddress(req),
+    lastActiveMs: now,
+    alive: true,
+    touchQueued: false,
+    welcomed: false,
+    tokens: ctx.maxMessagesPerSecond,
+    tokensAt: now,
+    messages: 0,
+    bytesIn: 0,
+  };
+  ctx.live.add(conn);
+  ctx.writer.insert(conn);
+
+  // One set of listeners per connection; nothing is allocated per message.
+  socket.on('message', (data, isBinary) => onMessage(ctx, conn, data, isBinary));
+  socket.on('pong', () => {
+    conn.alive = true;
+  });
+  socket.on('error', (error) => {
+    // ws has already picked the close code (1002, 1007, 1009); 'close' follows.
+    ctx.logger.debug({ sessionId: conn.user.sessionId, code: (error as { code?: string }).code }, 'client protocol error');
+  });
+  socket.on('close', () => closeClientConnection(ctx, conn));
+  ctx.logger.debug({ sessionId: conn.user.sessionId, ip: conn.ip }, 'client connected');
+  return conn;
+}
+
+/** Send the welcome once the row exists (or the writer has given up for now). */
+export function sendWelcome(conn: LiveConnection): void {
+  if (conn.welcomed) return;
+  conn.welcomed = true;
+  conn.socket.send(JSON.stringify({ type: 'welcome', id: conn.user.id, sessionId: conn.user.sessionId }));
+}
+
+/** Forget a connection. Idempotent: kicks and shutdown call it before 'close' fires. */
+export function closeClientConnection(ctx: ClientContext, conn: LiveConnection): void {
+  if (ctx.live.delete(conn.user.sessionId) === undefined) return;
+  ctx.writer.remove(conn);
+  ctx.logger.debug({ sessionId: conn.user.sessionId }, 'client disconnected');
+}
+
+function onMessage(ctx: ClientContext, conn: LiveConnection, data: RawData, isBinary: boolean): void {
+  const now = Date.now();
+  if (!takeToken(conn, ctx.maxMessagesPerSecond, now)) {
+    conn.socket.close(CloseCode.POLICY_VIOLATION, CloseReason.RATE_LIMITED);
+    closeClientConnection(ctx, conn);
+    return;
+  }
+  conn.lastActiveMs = now;
+  conn.messages++;
+  const size = Buffer.isBuffer(data) ? data.length : data instanceof ArrayBuffer ? data.byteLength : byteLength(data);
+  conn.bytesIn += size;
+  ctx.writer.touch(conn);
+  if (!isBinary && size <= MAX_CONTROL_MESSAGE_BYTES && isPing(data)) conn.socket.send(PONG);
+}
+
+function byteLength(chunks: Buffer[]): number {
+  let n = 0;
+  for (const chunk of chunks) n += chunk.length;
+  return n;
+}
+
+function isPing(data: RawData): boolean {
+  try {
+    const message = JSON.parse(data.toString());
+    return message !== null && typeof message === 'object' && message.type === 'ping';
+  } catch {
+    return false; // not JSON: still activity, otherwise ignored
+  }
+}
+
+/** Token bucket: refills at `rate` per second up to one second's worth. */
+function takeToken(conn: LiveConnection, rate: number, now: number): boolean {
+  const refill = ((now - conn.tokensAt) * rate) / 1000;
+  conn.tokens = Math.min(rate, conn.tokens + refill);
+  conn.tokensAt = now;
+  if (conn.tokens < 1) return false;
+  conn.tokens -= 1;
+  return true;
+}

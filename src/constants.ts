@@ -1,0 +1,100 @@
+/**
+ * Every protocol constant in one place: close codes, paths, defaults and
+ * event names. Nothing here is mutable.
+ */
+
+/** WebSocket close codes the tracker sends. */
+export const CloseCode = {
+  /** Server shutting down. */
+  GOING_AWAY: 1001,
+  /** Bad admin authentication, bad admin message, or rate limit exceeded. */
+  POLICY_VIOLATION: 1008,
+  /** Message larger than `maxPayload` (sent by ws itself). */
+  MESSAGE_TOO_BIG: 1009,
+  /** Unexpected server failure while handling the socket. */
+  INTERNAL_ERROR: 1011,
+  /** Admin consumer too slow: its send buffer passed the cap. */
+  TRY_AGAIN_LATER: 1013,
+  /** Kicked by an admin. */
+  KICKED: 4000,
+} as const;
+
+/**
+ * Close reasons are fixed short strings: client bytes are never echoed
+ * back, and every reason stays far below the 123-byte frame limit.
+ */
+export const CloseReason = {
+  SHUTDOWN: 'server shutting down',
+  AUTH_TIMEOUT: 'authentication timeout',
+  AUTH_FAILED: 'authentication failed',
+  BAD_MESSAGE: 'invalid message',
+  RATE_LIMITED: 'rate limit exceeded',
+  SLOW_CONSUMER: 'consumer too slow',
+  KICKED: 'disconnected by admin',
+} as const;
+
+export const Paths = {
+  CLIENT: '/ws',
+  ADMIN_STREAM: '/admin/stream',
+  HEALTH: '/health',
+  ACTIVE_USERS: '/active-users',
+  DASHBOARD: '/admin',
+} as const;
+
+/** Names of the events a tracker emits for its host application. */
+export const TrackerEvent = {
+  CONNECTED: 'connected',
+  DISCONNECTED: 'disconnected',
+  ACTIVITY: 'activity',
+  DEGRADED: 'degraded',
+  RECOVERED: 'recovered',
+  ERROR: 'error',
+} as const;
+
+export const Defaults = {
+  port: 8080,
+  host: '127.0.0.1',
+  databasePath: './data/roster.db',
+  touchFlushMs: 1000,
+  heartbeatMs: 30_000,
+  maxPayload: 64 * 1024,
+  logLevel: 'info',
+  schemaMode: 'migrate',
+  adminAuthTimeoutMs: 5000,
+  maxConnections: 50_000,
+  maxConnectionsPerIp: 1000,
+  maxMessagesPerSecond: 100,
+  maxAdmins: 50,
+  /** Bytes queued on an admin socket before it is closed with 1013. */
+  adminMaxBufferedBytes: 8 * 1024 * 1024,
+  shutdownTimeoutMs: 5000,
+  /** Consecutive failed admin authentications from one address before a cooldown. */
+  authFailureLimit: 5,
+  authCooldownMs: 60_000,
+  /** ws limits against fragment floods. */
+  maxFragments: 1024,
+  maxBufferedChunks: 4096,
+  /** Node's http limits for the handshake. */
+  maxHeaderSize: 16 * 1024,
+  maxHeadersCount: 64,
+} as const;
+
+/** Bounds on what a client can make us store in `metadata`. */
+export const MetadataLimits = {
+  /** Longest value kept for any single field; longer ones are cut. */
+  maxFieldLength: 512,
+  /** Longest serialized metadata; beyond it the query is dropped first. */
+  maxTotalLength: 2048,
+} as const;
+
+/** How long to wait between retries while the database is failing. */
+export const RetryBackoff = {
+  initialMs: 100,
+  maxMs: 5000,
+} as const;
+
+export const SchemaMode = ['migrate', 'verify'] as const;
+export type SchemaMode = (typeof SchemaMode)[number];
+
+export const LogLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LogLevels)[number];

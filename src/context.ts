@@ -1,0 +1,20 @@
+/** The state one tracker shares between its transport, state and storage layers. */
+import type { WebSocketServer } from 'ws';
+import type { AdminChannel } from './admin-channel.js';
+import type { AuthThrottle } from './auth.js';
+import type { ClientContext } from './client-connection.js';
+import type { DashboardFiles } from './dashboard-files.js';
+import type { Database } from './database.js';
+import type { ResolvedOptions } from './tracker-options.js';
+
+export interface TrackerContext extends ClientContext {
+  options: ResolvedOptions;
+  db: Database;
+  admins: AdminChannel;
+  throttle: AuthThrottle;
+  wss: WebSocketServer;
+  dashboard: DashboardFiles;
+  startedAt: number;
+  /** True from the first step of shutdown on. */
+  stopping: boolean;
+}

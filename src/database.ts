@@ -1,0 +1,71 @@
+/**
+ * Opening the database. SQLite is the zero-setup default: the file's folder
+ * is created, the pragmas are set explicitly on every open, and prepared
+ * statements are cached so that Kysely's per-query `prepare` costs nothing
+ * on the hot paths.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
+import type { DB } from '../db/types.js';
+
+export type Database = Kysely<DB>;
+
+/**
+ * How long a writer waits for a lock held by another connection. It is
+ * short on purpose: better-sqlite3 waits synchronously, so a long timeout
+ * would freeze every socket. A write that still finds the lock fails and
+ * the tracker retries it with backoff instead.
+ */
+export const SQLITE_BUSY_TIMEOUT_MS = 100;
+
+/** Distinct SQL texts kept prepared; batches of varying size make a few dozen. */
+const STATEMENT_CACHE_SIZE = 256;
+
+export interface SqliteOptions {
+  /** File path, or ':memory:'. */
+  path: string;
+}
+
+/** Open (creating if needed) an SQLite database wrapped in Kysely. */
+export function openSqlite(options: SqliteOptions): Database {
+  const native = openNativeSqlite(options.path);
+  return new Kysely<DB>({ dialect: new SqliteDialect({ database: cachingDatabase(native) }) });
+}
+
+/** The raw better-sqlite3 handle with Roster's pragmas applied. */
+export function openNativeSqlite(path: string): SQLite.Database {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const native = new SQLite(path, { timeout: SQLITE_BUSY_TIMEOUT_MS });
+  native.pragma('journal_mode = WAL');
+  native.pragma('synchronous = NORMAL');
+  native.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+  native.pragma('foreign_keys = ON');
+  return native;
+}
+
+/**
+ * Kysely's SQLite driver calls `prepare` for every query. Handing it this
+ * wrapper turns repeated SQL texts into cache hits; compiling a statement
+ * costs far more than running it.
+ */
+function cachingDatabase(native: SQLite.Database): SqliteDatabase {
+  const cache = new Map<string, SqliteStatement>();
+  return {
+    prepare(sql: string): SqliteStatement {
+      let statement = cache.get(sql);
+      if (statement === undefined) {
+        statement = native.prepare(sql) as unknown as SqliteStatement;
+        // Map keeps insertion order, so the first key is the oldest.
+        if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+        cache.set(sql, statement);
+      }
+      return statement;
+    },
+    close(): void {
+      cache.clear();
+      native.close();
+    },
+  };
+}

@@ -1,0 +1,111 @@
+/**
+ * The tracker's plain HTTP endpoints. `handleRequest` answers the paths it
+ * owns and returns false for the rest, so a host app can mount it beside
+ * its own routes.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sql } from 'kysely';
+import { bearerToken, tokensEqual } from './auth.js';
+import { Paths } from './constants.js';
+import type { TrackerContext } from './context.js';
+import { serveDashboard } from './dashboard-files.js';
+import { parseTarget, sendError, sendJson } from './http-util.js';
+import { remoteAddress } from './metadata.js';
+import { countActiveUsers, listActiveUsers } from './repository.js';
+import { VERSION } from './version.js';
+
+export const ACTIVE_USERS_DEFAULT_LIMIT = 10_000;
+export const ACTIVE_USERS_MAX_LIMIT = 100_000;
+
+export function handleRequest(ctx: TrackerContext, req: IncomingMessage, res: ServerResponse): boolean {
+  const url = parseTarget(req.url);
+  if (url === undefined) return false;
+  const path = url.pathname;
+  if (path === Paths.HEALTH) {
+    if (allowMethod(req, res)) void health(ctx, res);
+  } else if (path === Paths.ACTIVE_USERS) {
+    if (allowMethod(req, res) && authorized(ctx, req, res)) void activeUsers(ctx, url, res);
+  } else if (path === Paths.CLIENT || path === Paths.ADMIN_STREAM) {
+    sendError(res, 426, 'this endpoint speaks WebSocket', { upgrade: 'websocket', connection: 'Upgrade' });
+  } else if (path === Paths.DASHBOARD || path.startsWith(Paths.DASHBOARD + '/')) {
+    if (!allowMethod(req, res)) return true;
+    if (!serveDashboard(ctx.dashboard, path.slice(Paths.DASHBOARD.length), req, res)) return false;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+function allowMethod(req: IncomingMessage, res: ServerResponse): boolean {
+  if (req.method === 'GET' || req.method === 'HEAD') return true;
+  sendError(res, 405, 'method not allowed', { allow: 'GET, HEAD' });
+  return false;
+}
+
+/** Bearer check for HTTP, with the same lockout as the admin stream. */
+function authorized(ctx: TrackerContext, req: IncomingMessage, res: ServerResponse): boolean {
+  const ip = remoteAddress(req);
+  if (ctx.throttle.isLocked(ip)) {
+    sendError(res, 429, 'too many failed authentications; try later');
+    return false;
+  }
+  const token = bearerToken(req);
+  if (token !== undefined && tokensEqual(ctx.options.adminToken, token)) {
+    ctx.throttle.succeed(ip);
+    return true;
+  }
+  ctx.throttle.fail(ip);
+  ctx.logger.warn({ ip, path: req.url?.split('?')[0] }, 'admin authentication failed');
+  sendError(res, 401, 'missing or invalid bearer token', { 'www-authenticate': 'Bearer' });
+  return false;
+}
+
+async function health(ctx: TrackerContext, res: ServerResponse): Promise<void> {
+  const base = {
+    connections: ctx.live.size,
+    admins: ctx.admins.audienceSize,
+    version: VERSION,
+    uptimeSeconds: Math.round((Date.now() - ctx.startedAt) / 1000),
+  };
+  try {
+    await sql`select 1`.execute(ctx.db);
+  } catch (error) {
+    sendJson(res, 503, { status: 'unhealthy', database: 'unreachable', reason: describe(error), ...base });
+    return;
+  }
+  const reason = ctx.writer.degradedReason;
+  if (reason !== undefined) {
+    sendJson(res, 503, { status: 'degraded', database: 'failing', reason, ...base });
+  } else {
+    sendJson(res, 200, { status: 'healthy', database: 'connected', ...base });
+  }
+}
+
+async function activeUsers(ctx: TrackerContext, url: URL, res: ServerResponse): Promise<void> {
+  const limit = intParam(url, 'limit', ACTIVE_USERS_DEFAULT_LIMIT, 1, ACTIVE_USERS_MAX_LIMIT);
+  const offset = intParam(url, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
+  if (limit === undefined || offset === undefined) {
+    sendError(res, 400, `limit must be 1..${ACTIVE_USERS_MAX_LIMIT} and offset a whole number`);
+    return;
+  }
+  try {
+    const [count, users] = await Promise.all([countActiveUsers(ctx.db), listActiveUsers(ctx.db, { limit, offset })]);
+    sendJson(res, 200, { count, users });
+  } catch (error) {
+    ctx.logger.error({ err: error }, 'active-users query failed');
+    sendError(res, 503, 'database unavailable');
+  }
+}
+
+function intParam(url: URL, name: string, fallback: number, min: number, max: number): number | undefined {
+  const raw = url.searchParams.get(name);
+  if (raw === null) return fallback;
+  if (!/^\d{1,16}$/.test(raw)) return undefined;
+  const n = Number(raw);
+  return n >= min && n <= max ? n : undefined;
+}
+
+function describe(error: unknown): string {
+  const e = error as { code?: unknown; message?: unknown };
+  return typeof e?.code === 'string' ? e.code : String(e?.message ?? error);
+}

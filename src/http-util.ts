@@ -1,0 +1,50 @@
+/** Small helpers for answering plain HTTP requests and refused upgrades. */
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(payload),
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(payload);
+}
+
+export function sendError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+  sendJson(res, status, { error: message }, headers);
+}
+
+/**
+ * Refuse a WebSocket upgrade with a plain HTTP status, before any
+ * WebSocket frame is exchanged, and close the TCP socket.
+ */
+export function rejectUpgrade(socket: Duplex, status: number, message: string, headers: Record<string, string> = {}): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: message });
+  const lines = [
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`,
+    'Connection: close',
+    'Content-Type: application/json; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+  ];
+  socket.end(lines.join('\r\n') + '\r\n\r\n' + body);
+  // end() flushes first; destroy later in case the peer never reads.
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+/** Parse the request target; undefined for anything that is not a path. */
+export function parseTarget(url: string | undefined): URL | undefined {
+  if (url === undefined || !url.startsWith('/') || url.startsWith('//')) return undefined;
+  try {
+    return new URL(url, 'http://localhost');
+  } catch {
+    return undefined;
+  }
+}

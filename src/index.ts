@@ -1,0 +1,20 @@
+/** Roster's library entry point. */
+export { createTracker, type Tracker, type TrackerEvents } from './tracker.js';
+export type { TrackerOptions } from './tracker-options.js';
+export { openSqlite, type Database } from './database.js';
+export { migrateToLatest, pendingMigrations, prepareSchema, createMigrator, SchemaError } from './migrations.js';
+export {
+  createUser,
+  createUsers,
+  getUserBySessionId,
+  touchUsers,
+  deleteUser,
+  deleteUsers,
+  deleteAllUsers,
+  listActiveUsers,
+  countActiveUsers,
+  withTransaction,
+} from './repository.js';
+export { createLogger, silentLogger, type Logger } from './logger.js';
+export { CloseCode, CloseReason, Paths, TrackerEvent, Defaults } from './constants.js';
+export type { User, UserMetadata, Touch } from './types.js';

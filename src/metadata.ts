@@ -1,0 +1,49 @@
+/**
+ * Builds the bounded `metadata` stored for each connection from the
+ * upgrade request. Every value is cut to a fixed length and the whole is
+ * capped, so a hostile query string or user agent cannot bloat the table.
+ */
+import type { IncomingMessage } from 'node:http';
+import { MetadataLimits } from './constants.js';
+import type { UserMetadata } from './types.js';
+
+const MAX_QUERY_PARAMS = 16;
+
+function clip(value: string | undefined): string {
+  if (value === undefined) return '';
+  return value.length > MetadataLimits.maxFieldLength ? value.slice(0, MetadataLimits.maxFieldLength) : value;
+}
+
+export function remoteAddress(req: IncomingMessage): string {
+  return req.socket.remoteAddress ?? '';
+}
+
+export function buildMetadata(req: IncomingMessage, url: URL): UserMetadata {
+  const query: Record<string, string> = {};
+  let params = 0;
+  for (const [key, value] of url.searchParams) {
+    if (++params > MAX_QUERY_PARAMS) break;
+    // Object.create(null) would serialize the same; a plain object with a
+    // "__proto__" key must still never reach the prototype.
+    if (key === '__proto__') continue;
+    query[clip(key)] = clip(value);
+  }
+  const metadata: UserMetadata = {
+    remoteAddress: clip(remoteAddress(req)),
+    userAgent: clip(req.headers['user-agent']),
+    origin: clip(req.headers.origin),
+    path: clip(url.pathname),
+    query,
+  };
+  const user = url.searchParams.get('user');
+  if (user) metadata.user = clip(user);
+  if (JSON.stringify(metadata).length > MetadataLimits.maxTotalLength) metadata.query = {};
+  if (JSON.stringify(metadata).length > MetadataLimits.maxTotalLength) {
+    // Only the free-text fields can still be long; cut them harder.
+    metadata.userAgent = metadata.userAgent.slice(0, 128);
+    metadata.origin = metadata.origin.slice(0, 128);
+    metadata.path = metadata.path.slice(0, 128);
+    if (metadata.user) metadata.user = metadata.user.slice(0, 128);
+  }
+  return metadata;
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+/**
+ * `npm run db:migrate -- <latest|up|down|status>` against the configured
+ * database (DATABASE_PATH). Prints what it did; exits non-zero on failure.
+ */
+import type { MigrationResultSet } from 'kysely';
+import { ConfigError, loadConfig } from './config.js';
+import { openSqlite } from './database.js';
+import { createMigrator } from './migrations.js';
+
+const COMMANDS = ['latest', 'up', 'down', 'status'] as const;
+
+async function main(): Promise<number> {
+  const [command, ...rest] = process.argv.slice(2);
+  if (!COMMANDS.includes(command as (typeof COMMANDS)[number])) {
+    process.stderr.write(`usage: npm run db:migrate -- <${COMMANDS.join('|')}> [--database-path FILE]\n`);
+    return 2;
+  }
+  let databasePath: string;
+  try {
+    databasePath = loadConfig(process.env, rest).databasePath;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`db:migrate: ${error.message}\n`);
+    return 2;
+  }
+  const db = openSqlite({ path: databasePath });
+  try {
+    const migrator = createMigrator(db);
+    if (command === 'status') {
+      const migrations = await migrator.getMigrations();
+      process.stdout.write(`database: ${databasePath}\n`);
+      for (const m of migrations) {
+        process.stdout.write(`  ${m.executedAt ? 'applied ' + m.executedAt.toISOString() : 'pending'.padEnd(32)}  ${m.name}\n`);
+      }
+      const pending = migrations.filter((m) => !m.executedAt).length;
+      process.stdout.write(`${migrations.length - pending} applied, ${pending} pending\n`);
+      return 0;
+    }
+    const result: MigrationResultSet =
+      command === 'latest' ? await migrator.migrateToLatest() : command === 'up' ? await migrator.migrateUp() : await migrator.migrateDown();
+    for (const r of result.results ?? []) {
+      const verb = r.direction === 'Up' ? 'applied' : 'reverted';
+      process.stdout.write(`${r.status === 'Success' ? verb : r.status === 'Error' ? 'FAILED' : 'skipped'}: ${r.migrationName}\n`);
+    }
+    if (result.error) {
+      process.stderr.write(`db:migrate: ${(result.error as Error).message ?? result.error}\n`);
+      return 1;
+    }
+    if ((result.results ?? []).length === 0) process.stdout.write('nothing to do\n');
+    return 0;
+  } finally {
+    await db.destroy();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    process.stderr.write(`db:migrate: ${error?.stack ?? error}\n`);
+    process.exit(1);
+  },
+);

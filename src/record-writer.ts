@@ -1,0 +1,260 @@
+/**
+ * Keeps the `users` table a faithful record of the live set.
+ *
+ * Connects and disconnects are gathered per event-loop tick, activity per
+ * `touchFlushMs`, and each batch is written in one transaction. Admin
+ * events are emitted only after their commit, from inside the writer's
+ * serial queue, so a reader that also runs in the queue (an admin's
+ * snapshot) sees every change exactly once: either in its read or as an
+ * event after it.
+ *
+ * When a write fails the writer does not replay a log of operations: the
+ * live set is the truth, so it enters a degraded state, keeps nothing but
+ * the pending touches, and retries a full reconcile (insert the missing,
+ * delete the departed, write the touches) with backoff until one commits.
+ */
+import type { LiveConnection, LiveSet } from './live-set.js';
+import type { Logger } from './logger.js';
+import type { Database } from './database.js';
+import { RetryBackoff } from './constants.js';
+import { SerialQueue } from './serial-queue.js';
+import { createUsers, deleteUsers, listSessionIds, touchUsers, withTransaction } from './repository.js';
+import type { Touch, User } from './types.js';
+
+export interface CommittedChange {
+  connected: User[];
+  activity: Touch[];
+  disconnected: string[];
+}
+
+/** The narrow view of storage the writer needs; swapped for multi-node scoping. */
+export interface RowStore {
+  /** Session ids of the rows this tracker owns. */
+  listOwnSessionIds(db: Database): Promise<string[]>;
+}
+
+export interface RecordWriterOptions {
+  db: Database;
+  live: LiveSet;
+  touchFlushMs: number;
+  logger: Logger;
+  /** Called inside the queue, right after a commit. */
+  onCommitted(change: CommittedChange): void;
+  /** Connections whose row could not be written now (the writer will catch up). */
+  onUnrecorded(sessionIds: string[]): void;
+  onDegraded(reason: string): void;
+  onRecovered(): void;
+  store?: RowStore;
+}
+
+const defaultStore: RowStore = { listOwnSessionIds: (db) => listSessionIds(db) };
+
+export class RecordWriter {
+  readonly #options: RecordWriterOptions;
+  readonly #queue = new SerialQueue();
+  readonly #inserts = new Set<LiveConnection>();
+  readonly #removals = new Set<string>();
+  readonly #touches = new Set<LiveConnection>();
+  #flushScheduled = false;
+  #touchTimer: NodeJS.Timeout | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #retryDelay: number = RetryBackoff.initialMs;
+  #degradedReason: string | undefined;
+  #closed = false;
+
+  constructor(options: RecordWriterOptions) {
+    this.#options = { store: defaultStore, ...options };
+  }
+
+  /** Why writes are failing, or undefined while the record is healthy. */
+  get degradedReason(): string | undefined {
+    return this.#degradedReason;
+  }
+
+  start(): void {
+    this.#touchTimer = setInterval(() => {
+      if (this.#touches.size > 0 && this.#degradedReason === undefined) this.#enqueueFlush(true);
+    }, this.#options.touchFlushMs);
+    this.#touchTimer.unref();
+  }
+
+  insert(conn: LiveConnection): void {
+    if (this.#closed) return;
+    if (this.#degradedReason !== undefined) {
+      this.#options.onUnrecorded([conn.user.sessionId]);
+      return;
+    }
+    this.#inserts.add(conn);
+    this.#scheduleFlush();
+  }
+
+  remove(conn: LiveConnection): void {
+    if (this.#closed) return;
+    if (conn.touchQueued) {
+      // A pending touch for a closed connection is dropped, never written.
+      this.#touches.delete(conn);
+      conn.touchQueued = false;
+    }
+    // Closed before its row was written: nothing to write, nothing to announce.
+    if (this.#inserts.delete(conn)) return;
+    if (this.#degradedReason !== undefined) return;
+    this.#removals.add(conn.user.sessionId);
+    this.#scheduleFlush();
+  }
+
+  touch(conn: LiveConnection): void {
+    if (conn.touchQueued || this.#closed) return;
+    conn.touchQueued = true;
+    this.#touches.add(conn);
+  }
+
+  /** Run `read` in the queue, so that no commit lands while it runs. */
+  exclusive<T>(read: () => Promise<T>): Promise<T> {
+    return this.#queue.run(read);
+  }
+
+  /** Write everything pending now, touches included. */
+  flush(): Promise<void> {
+    if (this.#degradedReason !== undefined) return this.#queue.run(() => this.#reconcile());
+    return this.#queue.run(() => this.#flush(true));
+  }
+
+  /** Stop timers and wait for queued work. Later calls are ignored. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#touchTimer);
+    clearTimeout(this.#retryTimer);
+    await this.#queue.idle();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      this.#enqueueFlush(false);
+    });
+  }
+
+  #enqueueFlush(withTouches: boolean): void {
+    // Failures are handled inside #flush; the catch only keeps the promise quiet.
+    this.#queue.run(() => this.#flush(withTouches)).catch(() => {});
+  }
+
+  async #flush(withTouches: boolean): Promise<void> {
+    if (this.#degradedReason !== undefined) return;
+    const users: User[] = [];
+    for (const conn of this.#inserts) users.push(snapshotUser(conn));
+    this.#inserts.clear();
+    const disconnected = [...this.#removals];
+    this.#removals.clear();
+    const touched = withTouches ? this.#takeTouches() : [];
+    const activity = touched.map(toTouch);
+    if (users.length === 0 && disconnected.length === 0 && activity.length === 0) return;
+
+    try {
+      await withTransaction(this.#options.db, async (trx) => {
+        if (users.length > 0) await createUsers(trx, users);
+        if (activity.length > 0) await touchUsers(trx, activity);
+        if (disconnected.length > 0) await deleteUsers(trx, disconnected);
+      });
+    } catch (error) {
+      for (const conn of touched) this.touch(conn);
+      this.#enterDegraded(error);
+      if (users.length > 0) this.#options.onUnrecorded(users.map((u) => u.sessionId));
+      return;
+    }
+    this.#options.onCommitted({ connected: users, activity, disconnected });
+  }
+
+  #takeTouches(): LiveConnection[] {
+    const touched: LiveConnection[] = [];
+    for (const conn of this.#touches) {
+      conn.touchQueued = false;
+      touched.push(conn);
+    }
+    this.#touches.clear();
+    return touched;
+  }
+
+  #enterDegraded(error: unknown): void {
+    const reason = describeError(error);
+    // Inserts and removals are not kept: the reconcile rebuilds them from
+    // the live set, which keeps memory bounded however long the outage.
+    const unrecorded = [...this.#inserts].map((conn) => conn.user.sessionId);
+    this.#inserts.clear();
+    this.#removals.clear();
+    if (unrecorded.length > 0) this.#options.onUnrecorded(unrecorded);
+    if (this.#degradedReason === undefined) {
+      this.#degradedReason = reason;
+      this.#retryDelay = RetryBackoff.initialMs;
+      this.#options.logger.error({ err: error, reason }, 'database write failed; serving from memory and retrying');
+      this.#options.onDegraded(reason);
+    } else {
+      this.#degradedReason = reason;
+    }
+    this.#scheduleRetry();
+  }
+
+  #scheduleRetry(): void {
+    if (this.#closed) return;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => {
+      this.#queue.run(() => this.#reconcile()).catch(() => {});
+    }, this.#retryDelay);
+    this.#retryTimer.unref();
+    this.#retryDelay = Math.min(this.#retryDelay * 2, RetryBackoff.maxMs);
+  }
+
+  /** Make the table equal the live set again, in one transaction. */
+  async #reconcile(): Promise<void> {
+    if (this.#degradedReason === undefined) return;
+    const { db, live, store } = this.#options;
+    const touched = this.#takeTouches();
+    let change: CommittedChange;
+    try {
+      change = await withTransaction(db, async (trx) => {
+        const stored = new Set(await store!.listOwnSessionIds(trx));
+        const connected: User[] = [];
+        for (const conn of live.values()) {
+          if (!stored.delete(conn.user.sessionId)) connected.push(snapshotUser(conn));
+        }
+        // Whatever is left in `stored` has no live connection any more.
+        const disconnected = [...stored];
+        const activity = touched.filter((c) => live.has(c.user.sessionId)).map(toTouch);
+        if (connected.length > 0) await createUsers(trx, connected);
+        if (activity.length > 0) await touchUsers(trx, activity);
+        if (disconnected.length > 0) await deleteUsers(trx, disconnected);
+        return { connected, activity, disconnected };
+      });
+    } catch (error) {
+      for (const conn of touched) if (live.has(conn.user.sessionId)) this.touch(conn);
+      this.#degradedReason = describeError(error);
+      this.#scheduleRetry();
+      return;
+    }
+    this.#degradedReason = undefined;
+    clearTimeout(this.#retryTimer);
+    this.#options.logger.info(
+      { inserted: change.connected.length, deleted: change.disconnected.length, touched: change.activity.length },
+      'database recovered; table resynchronised with the live set',
+    );
+    this.#options.onRecovered();
+    this.#options.onCommitted(change);
+  }
+}
+
+function toTouch(conn: LiveConnection): Touch {
+  return { sessionId: conn.user.sessionId, lastActiveAt: new Date(conn.lastActiveMs).toISOString() };
+}
+
+/** The row as it should be now: the stored user with its latest activity. */
+function snapshotUser(conn: LiveConnection): User {
+  return { ...conn.user, lastActiveAt: new Date(conn.lastActiveMs).toISOString() };
+}
+
+function describeError(error: unknown): string {
+  const e = error as { code?: unknown; message?: unknown };
+  if (typeof e?.code === 'string') return e.code;
+  return typeof e?.message === 'string' ? e.message : String(error);
+}

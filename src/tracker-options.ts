@@ -1,0 +1,109 @@
+/**
+ * Library options: defaults spread first, then validated once at
+ * construction. Misuse throws TypeError or RangeError right away; nothing
+ * is checked again at run time.
+ */
+import type { Server } from 'node:http';
+import { MIN_TOKEN_LENGTH } from './config.js';
+import { Defaults, SchemaMode } from './constants.js';
+import type { Database } from './database.js';
+import type { Logger } from './logger.js';
+import { silentLogger } from './logger.js';
+
+export interface TrackerOptions {
+  /** The HTTP server whose upgrades the tracker handles. Required. */
+  server: Server;
+  /** An open database the caller owns; or give `databasePath`. */
+  db?: Database;
+  /** SQLite file the tracker opens, and closes on stop. */
+  databasePath?: string;
+  /** Admin bearer token, at least 16 characters. Required. */
+  adminToken: string;
+  schemaMode?: SchemaMode;
+  touchFlushMs?: number;
+  heartbeatMs?: number;
+  maxPayload?: number;
+  /** Exact Origin values allowed on /ws; undefined allows any. */
+  allowedOrigins?: readonly string[];
+  maxConnections?: number;
+  maxConnectionsPerIp?: number;
+  maxMessagesPerSecond?: number;
+  maxAdmins?: number;
+  shutdownTimeoutMs?: number;
+  adminAuthTimeoutMs?: number;
+  adminMaxBufferedBytes?: number;
+  authFailureLimit?: number;
+  authCooldownMs?: number;
+  logger?: Logger;
+}
+
+export type ResolvedOptions = Required<Omit<TrackerOptions, 'db' | 'databasePath' | 'allowedOrigins'>> &
+  Pick<TrackerOptions, 'db' | 'databasePath'> & { allowedOrigins: ReadonlySet<string> | undefined };
+
+const INTEGER_LIMITS = {
+  touchFlushMs: [10, 60_000],
+  heartbeatMs: [100, 3_600_000],
+  maxPayload: [64, 16 * 1024 * 1024],
+  maxConnections: [1, 10_000_000],
+  maxConnectionsPerIp: [1, 10_000_000],
+  maxMessagesPerSecond: [1, 1_000_000],
+  maxAdmins: [1, 10_000],
+  shutdownTimeoutMs: [100, 600_000],
+  adminAuthTimeoutMs: [100, 600_000],
+  adminMaxBufferedBytes: [1024, 1024 * 1024 * 1024],
+  authFailureLimit: [1, 1000],
+  authCooldownMs: [0, 86_400_000],
+} as const;
+
+export function resolveOptions(options: TrackerOptions): ResolvedOptions {
+  if (options === null || typeof options !== 'object') throw new TypeError('createTracker: options must be an object');
+  const resolved = {
+    schemaMode: Defaults.schemaMode,
+    touchFlushMs: Defaults.touchFlushMs,
+    heartbeatMs: Defaults.heartbeatMs,
+    maxPayload: Defaults.maxPayload,
+    maxConnections: Defaults.maxConnections,
+    maxConnectionsPerIp: Defaults.maxConnectionsPerIp,
+    maxMessagesPerSecond: Defaults.maxMessagesPerSecond,
+    maxAdmins: Defaults.maxAdmins,
+    shutdownTimeoutMs: Defaults.shutdownTimeoutMs,
+    adminAuthTimeoutMs: Defaults.adminAuthTimeoutMs,
+    adminMaxBufferedBytes: Defaults.adminMaxBufferedBytes,
+    authFailureLimit: Defaults.authFailureLimit,
+    authCooldownMs: Defaults.authCooldownMs,
+    logger: silentLogger(),
+    ...stripUndefined(options),
+  } as ResolvedOptions & { allowedOrigins: unknown };
+
+  if (!resolved.server || typeof resolved.server.on !== 'function') {
+    throw new TypeError('createTracker: `server` must be an http.Server');
+  }
+  if ((resolved.db === undefined) === (resolved.databasePath === undefined)) {
+    throw new TypeError('createTracker: give exactly one of `db` or `databasePath`');
+  }
+  if (resolved.databasePath !== undefined && typeof resolved.databasePath !== 'string') {
+    throw new TypeError('createTracker: `databasePath` must be a string');
+  }
+  if (typeof resolved.adminToken !== 'string') throw new TypeError('createTracker: `adminToken` must be a string');
+  if (resolved.adminToken.length < MIN_TOKEN_LENGTH) {
+    throw new RangeError(`createTracker: \`adminToken\` must be at least ${MIN_TOKEN_LENGTH} characters`);
+  }
+  if (!SchemaMode.includes(resolved.schemaMode)) {
+    throw new RangeError(`createTracker: \`schemaMode\` must be one of ${SchemaMode.join(', ')}`);
+  }
+  for (const [key, [min, max]] of Object.entries(INTEGER_LIMITS)) {
+    const value = (resolved as unknown as Record<string, unknown>)[key];
+    if (typeof value !== 'number' || !Number.isInteger(value)) throw new TypeError(`createTracker: \`${key}\` must be an integer`);
+    if (value < min || value > max) throw new RangeError(`createTracker: \`${key}\` must be between ${min} and ${max}`);
+  }
+  const origins = options.allowedOrigins;
+  if (origins !== undefined && (!Array.isArray(origins) || origins.some((o) => typeof o !== 'string'))) {
+    throw new TypeError('createTracker: `allowedOrigins` must be an array of strings');
+  }
+  resolved.allowedOrigins = origins === undefined ? undefined : new Set(origins);
+  return resolved as ResolvedOptions;
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

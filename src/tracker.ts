@@ -1,0 +1,275 @@
+/**
+ * createTracker: composes the transport (HTTP routes and upgrades), the
+ * state (live set, admin channel) and the storage (record writer) of one
+ * tracker, and runs its lifecycle. All state hangs off the instance, so
+ * several trackers can share a process.
+ */
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { AdminChannel, type AdminSession } from './admin-channel.js';
+import { AuthThrottle } from './auth.js';
+import { closeClientConnection, sendWelcome } from './client-connection.js';
+import { CloseCode, CloseReason, Defaults, TrackerEvent } from './constants.js';
+import type { TrackerContext } from './context.js';
+import { loadDashboardFiles } from './dashboard-files.js';
+import { openSqlite, type Database } from './database.js';
+import { handleRequest } from './http-routes.js';
+import { LiveSet } from './live-set.js';
+import { prepareSchema } from './migrations.js';
+import { RecordWriter, type CommittedChange } from './record-writer.js';
+import { deleteAllUsers, listActiveUsers } from './repository.js';
+import { resolveOptions, type TrackerOptions } from './tracker-options.js';
+import type { Touch, User } from './types.js';
+import { handleUpgrade } from './upgrade-handler.js';
+
+export interface TrackerEvents {
+  connected: [user: User];
+  disconnected: [sessionId: string];
+  activity: [touches: Touch[]];
+  degraded: [reason: string];
+  recovered: [];
+}
+
+export interface Tracker extends EventEmitter<TrackerEvents> {
+  /** Prepare the schema, clear rows left by a crashed run, then accept sockets. */
+  start(): Promise<void>;
+  /** The graceful shutdown sequence; resolves when it is done. */
+  stop(): Promise<void>;
+  /** Answer the tracker's HTTP paths; false for any other path. */
+  handleRequest(req: IncomingMessage, res: ServerResponse): boolean;
+  /** Close a client with 4000; false when the session is not live here. */
+  kick(sessionId: string): boolean;
+  /** Live client connections on this tracker. */
+  readonly connections: number;
+  /** Authenticated admins receiving the stream. */
+  readonly admins: number;
+  /** Why database writes are failing, or undefined when healthy. */
+  readonly degradedReason: string | undefined;
+  readonly db: Database;
+}
+
+export function createTracker(options: TrackerOptions): Tracker {
+  return new TrackerImpl(options);
+}
+
+class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
+  readonly #ctx: TrackerContext;
+  readonly #ownsDb: boolean;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #started = false;
+  #stopping: Promise<void> | undefined;
+  readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const handled = handleUpgrade(this.#ctx, req, socket, head);
+    // Another upgrade listener may own this path; when we are alone, say 404.
+    if (!handled && this.#ctx.options.server.listenerCount('upgrade') === 1) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    }
+  };
+
+  constructor(options: TrackerOptions) {
+    super();
+    const resolved = resolveOptions(options);
+    this.#ownsDb = resolved.db === undefined;
+    const db = resolved.db ?? openSqlite({ path: resolved.databasePath! });
+    const live = new LiveSet();
+    const logger = resolved.logger;
+    const throttle = new AuthThrottle(resolved.authFailureLimit, resolved.authCooldownMs);
+    const writer = new RecordWriter({
+      db,
+      live,
+      touchFlushMs: resolved.touchFlushMs,
+      logger,
+      onCommitted: (change) => this.#onCommitted(change),
+      onUnrecorded: (sessionIds) => this.#welcome(sessionIds),
+      onDegraded: (reason) => this.emit(TrackerEvent.DEGRADED, reason),
+      onRecovered: () => this.emit(TrackerEvent.RECOVERED),
+    });
+    const admins = new AdminChannel({
+      token: resolved.adminToken,
+      authTimeoutMs: resolved.adminAuthTimeoutMs,
+      maxBufferedBytes: resolved.adminMaxBufferedBytes,
+      throttle,
+      logger,
+      subscribe: (admin) => this.#subscribe(admin),
+      kick: (sessionId) => this.kick(sessionId),
+    });
+    const wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload: resolved.maxPayload,
+      maxFragments: Defaults.maxFragments,
+      maxBufferedChunks: Defaults.maxBufferedChunks,
+    });
+    this.#ctx = {
+      options: resolved,
+      db,
+      live,
+      writer,
+      admins,
+      throttle,
+      wss,
+      logger,
+      maxMessagesPerSecond: resolved.maxMessagesPerSecond,
+      dashboard: loadDashboardFiles(),
+      startedAt: Date.now(),
+      stopping: false,
+    };
+  }
+
+  get connections(): number {
+    return this.#ctx.live.size;
+  }
+
+  get admins(): number {
+    return this.#ctx.admins.audienceSize;
+  }
+
+  get degradedReason(): string | undefined {
+    return this.#ctx.writer.degradedReason;
+  }
+
+  get db(): Database {
+    return this.#ctx.db;
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) throw new Error('tracker already started');
+    this.#started = true;
+    const { db, logger, options, writer } = this.#ctx;
+    const applied = await prepareSchema(db, options.schemaMode);
+    logger.info({ applied }, applied.length > 0 ? 'migrations applied' : 'schema up to date');
+    const stale = await deleteAllUsers(db);
+    logger.info({ count: stale }, 'stale rows removed');
+    writer.start();
+    this.#heartbeat = setInterval(() => this.#beat(), options.heartbeatMs);
+    this.#heartbeat.unref();
+    this.#ctx.startedAt = Date.now();
+    options.server.on('upgrade', this.#onUpgrade);
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= this.#shutdown();
+    return this.#stopping;
+  }
+
+  handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
+    return handleRequest(this.#ctx, req, res);
+  }
+
+  kick(sessionId: string): boolean {
+    const conn = this.#ctx.live.get(sessionId);
+    if (conn === undefined) return false;
+    conn.socket.close(CloseCode.KICKED, CloseReason.KICKED);
+    // Forget it now rather than after the peer's close frame: a peer that
+    // never answers must not keep its row.
+    closeClientConnection(this.#ctx, conn);
+    return true;
+  }
+
+  #onCommitted(change: CommittedChange): void {
+    const { admins } = this.#ctx;
+    for (const user of change.connected) {
+      this.#welcome([user.sessionId]);
+      admins.broadcast({ type: 'connected', user });
+      this.emit(TrackerEvent.CONNECTED, user);
+    }
+    if (change.activity.length > 0) {
+      admins.broadcast({ type: 'activity', users: change.activity });
+      this.emit(TrackerEvent.ACTIVITY, change.activity);
+    }
+    for (const sessionId of change.disconnected) {
+      admins.broadcast({ type: 'disconnected', sessionId });
+      this.emit(TrackerEvent.DISCONNECTED, sessionId);
+    }
+  }
+
+  #welcome(sessionIds: string[]): void {
+    for (const sessionId of sessionIds) {
+      const conn = this.#ctx.live.get(sessionId);
+      if (conn !== undefined) sendWelcome(conn);
+    }
+  }
+
+  /**
+   * The snapshot is read inside the writer's queue and the admin joins the
+   * audience in the same job, so every commit is either in the snapshot or
+   * arrives as an event after it: never both, never neither.
+   */
+  #subscribe(admin: AdminSession): void {
+    const { admins, db, logger, writer } = this.#ctx;
+    writer
+      .exclusive(async () => {
+        const users = await listActiveUsers(db);
+        if (admin.socket.readyState !== admin.socket.OPEN) return;
+        admins.send(admin, JSON.stringify({ type: 'snapshot', users }));
+        admins.join(admin);
+      })
+      .catch((error) => {
+        logger.error({ err: error }, 'admin snapshot failed');
+        admin.socket.close(CloseCode.INTERNAL_ERROR, 'snapshot unavailable');
+      });
+  }
+
+  /** One round: terminate whoever missed the last ping, ping the rest. */
+  #beat(): void {
+    for (const conn of this.#ctx.live.values()) {
+      if (!conn.alive) {
+        conn.socket.terminate();
+        closeClientConnection(this.#ctx, conn);
+        continue;
+      }
+      conn.alive = false;
+      conn.socket.ping();
+    }
+    for (const admin of this.#ctx.admins.sockets()) admin.socket.ping();
+  }
+
+  async #shutdown(): Promise<void> {
+    const { admins, db, live, logger, options, writer } = this.#ctx;
+    this.#ctx.stopping = true;
+    const deadline = Date.now() + options.shutdownTimeoutMs;
+    logger.info({ connections: live.size, admins: admins.size }, 'shutdown: stop accepting');
+    options.server.off('upgrade', this.#onUpgrade);
+    clearInterval(this.#heartbeat);
+
+    logger.info('shutdown: closing sockets with 1001');
+    const sockets = [...live.values()].map((c) => c.socket).concat([...admins.sockets()].map((a) => a.socket));
+    const closed = Promise.all(sockets.map((s) => (s.readyState === s.CLOSED ? undefined : new Promise((r) => s.once('close', r)))));
+    for (const socket of sockets) socket.close(CloseCode.GOING_AWAY, CloseReason.SHUTDOWN);
+
+    if (this.#started) {
+      await withDeadline(deadline, async () => {
+        logger.info('shutdown: writing pending touches');
+        await writer.flush();
+        logger.info('shutdown: deleting this run\'s rows');
+        const removed = await writer.exclusive(() => deleteAllUsers(db));
+        logger.info({ count: removed }, 'shutdown: rows deleted');
+      }).catch((error) => logger.error({ err: error }, 'shutdown: database steps failed'));
+    }
+    await writer.close();
+
+    const finished = await withDeadline(deadline, () => closed).then(() => true, () => false);
+    if (!finished) {
+      logger.warn('shutdown: timeout reached; terminating remaining sockets');
+      for (const socket of sockets) socket.terminate();
+    }
+    for (const conn of [...live.values()]) closeClientConnection(this.#ctx, conn);
+    if (this.#ownsDb) {
+      logger.info('shutdown: closing database');
+      await db.destroy();
+    }
+    logger.info('shutdown: complete');
+  }
+}
+
+/** Run `fn`, rejecting if it is not done by `deadline` (epoch ms). */
+function withDeadline<T>(deadline: number, fn: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('shutdown deadline passed')), Math.max(0, deadline - Date.now()));
+  });
+  return Promise.race([fn(), timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,71 @@
+/**
+ * Admission at the WebSocket upgrade: routing by path, Origin, limits and
+ * admin authentication. A refused upgrade gets a plain HTTP status and no
+ * socket, so nothing is written for it.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { bearerToken, tokensEqual } from './auth.js';
+import { openClientConnection } from './client-connection.js';
+import { Defaults, Paths } from './constants.js';
+import type { TrackerContext } from './context.js';
+import { parseTarget, rejectUpgrade } from './http-util.js';
+import { remoteAddress } from './metadata.js';
+
+/** Returns false when the path is not the tracker's, leaving it to the host app. */
+export function handleUpgrade(ctx: TrackerContext, req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+  const url = parseTarget(req.url);
+  const path = url?.pathname;
+  if (path !== Paths.CLIENT && path !== Paths.ADMIN_STREAM) return false;
+  socket.on('error', () => socket.destroy());
+  if (ctx.stopping) {
+    rejectUpgrade(socket, 503, 'server shutting down');
+  } else if (req.rawHeaders.length / 2 > Defaults.maxHeadersCount) {
+    rejectUpgrade(socket, 431, 'too many request headers');
+  } else if (path === Paths.CLIENT) {
+    admitClient(ctx, req, socket, head, url!);
+  } else {
+    admitAdmin(ctx, req, socket, head, url!);
+  }
+  return true;
+}
+
+function admitClient(ctx: TrackerContext, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+  const { allowedOrigins, maxConnections, maxConnectionsPerIp } = ctx.options;
+  const ip = remoteAddress(req);
+  if (allowedOrigins !== undefined && !allowedOrigins.has(req.headers.origin ?? '')) {
+    rejectUpgrade(socket, 403, 'origin not allowed');
+  } else if (ctx.live.size >= maxConnections) {
+    rejectUpgrade(socket, 503, 'server at connection limit');
+  } else if (ctx.live.countForIp(ip) >= maxConnectionsPerIp) {
+    rejectUpgrade(socket, 429, 'too many connections from this address');
+  } else {
+    ctx.wss.handleUpgrade(req, socket, head, (ws) => openClientConnection(ctx, ws, req, url));
+  }
+}
+
+function admitAdmin(ctx: TrackerContext, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+  const ip = remoteAddress(req);
+  if (ctx.throttle.isLocked(ip)) {
+    rejectUpgrade(socket, 429, 'too many failed authentications; try later', { 'Retry-After': String(Math.ceil(ctx.options.authCooldownMs / 1000)) });
+    return;
+  }
+  if (url.searchParams.has('token') || url.searchParams.has('access_token')) {
+    // URLs end up in logs and browser history; tokens never belong there.
+    rejectUpgrade(socket, 400, 'tokens are not accepted in the URL');
+    return;
+  }
+  const token = bearerToken(req);
+  const hasHeader = req.headers.authorization !== undefined;
+  if (hasHeader && (token === undefined || !tokensEqual(ctx.options.adminToken, token))) {
+    ctx.throttle.fail(ip);
+    ctx.logger.warn({ ip }, 'admin authentication failed');
+    rejectUpgrade(socket, 401, 'invalid admin token', { 'WWW-Authenticate': 'Bearer' });
+    return;
+  }
+  if (ctx.admins.size >= ctx.options.maxAdmins) {
+    rejectUpgrade(socket, 503, 'too many admin connections');
+    return;
+  }
+  ctx.wss.handleUpgrade(req, socket, head, (ws) => ctx.admins.accept(ws, ip, hasHeader));
+}
