@@ -1,0 +1,251 @@
+import { createServer } from 'node:http';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createTracker } from '../src/tracker.js';
+import { getUserBySessionId, countActiveUsers } from '../src/repository.js';
+import { TOKEN, startTracker } from './helpers/tracker.js';
+import { connect, connectClient, waitFor } from './helpers/ws-client.js';
+
+const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+const lifecycle = suite('client lifecycle');
+
+lifecycle('the row exists when the welcome arrives, with bounded metadata', async () => {
+  const t = await startTracker();
+  try {
+    const client = await connectClient(t.wsUrl('/ws?user=alice&room=7'), { headers: { 'user-agent': 'uvu-test/1.0', origin: 'http://example.test' } });
+    const row = await getUserBySessionId(t.tracker.db, client.sessionId);
+    assert.ok(row, 'row written before the welcome');
+    assert.is(row!.id, client.id);
+    assert.match(row!.id, /^[0-9a-f-]{36}$/);
+    assert.match(row!.connectedAt, ISO_MS);
+    assert.match(row!.lastActiveAt, ISO_MS);
+    assert.equal(row!.metadata, {
+      remoteAddress: '127.0.0.1',
+      userAgent: 'uvu-test/1.0',
+      origin: 'http://example.test',
+      path: '/ws',
+      query: { user: 'alice', room: '7' },
+      user: 'alice',
+    });
+    await client.close();
+  } finally {
+    await t.close();
+  }
+});
+
+lifecycle('ping gets pong; junk and binary are activity, not errors', async () => {
+  const t = await startTracker({ touchFlushMs: 30 });
+  try {
+    const client = await connectClient(t.wsUrl('/ws'));
+    const before = (await getUserBySessionId(t.tracker.db, client.sessionId))!.lastActiveAt;
+    client.send('not json at all');
+    client.ws.send(Buffer.from([1, 2, 3]));
+    client.send({ type: 'something-else' });
+    await new Promise((r) => setTimeout(r, 5));
+    client.send({ type: 'ping' });
+    const pong = await client.next((m) => m.type === 'pong');
+    assert.equal(pong, { type: 'pong' });
+    await waitFor(async () => (await getUserBySessionId(t.tracker.db, client.sessionId))!.lastActiveAt > before, 3000, 'touch flush');
+    assert.is(client.ws.readyState, client.ws.OPEN, 'junk did not close a client socket');
+    await client.close();
+  } finally {
+    await t.close();
+  }
+});
+
+lifecycle('touches are batched per flush and announced as one activity event', async () => {
+  const t = await startTracker({ touchFlushMs: 200 });
+  try {
+    const a = await connectClient(t.wsUrl('/ws'));
+    const b = await connectClient(t.wsUrl('/ws'));
+    const batches: { sessionId: string; lastActiveAt: string }[][] = [];
+    t.tracker.on('activity', (touches) => batches.push(touches));
+    for (let i = 0; i < 5; i++) {
+      a.send({ type: 'ping' });
+      b.send({ type: 'ping' });
+    }
+    await a.next((m) => m.type === 'pong');
+    await waitFor(() => batches.length > 0, 3000, 'activity batch');
+    // Ten messages from two clients within one flush window: one batch, one entry each.
+    assert.is(batches[0]!.length, 2);
+    assert.equal(new Set(batches[0]!.map((x) => x.sessionId)), new Set([a.sessionId, b.sessionId]));
+    const stored = await getUserBySessionId(t.tracker.db, a.sessionId);
+    assert.is(stored!.lastActiveAt, batches[0]!.find((x) => x.sessionId === a.sessionId)!.lastActiveAt);
+    await a.close();
+    await b.close();
+  } finally {
+    await t.close();
+  }
+});
+
+lifecycle('close deletes the row and drops the pending touch', async () => {
+  const t = await startTracker({ touchFlushMs: 60_000 });
+  try {
+    const client = await connectClient(t.wsUrl('/ws'));
+    const gone: string[] = [];
+    t.tracker.on('disconnected', (sessionId) => gone.push(sessionId));
+    const activity: unknown[] = [];
+    t.tracker.on('activity', (x) => activity.push(x));
+    client.send({ type: 'ping' }); // queues a touch that will never be due
+    await client.next((m) => m.type === 'pong');
+    await client.close();
+    await waitFor(() => gone.includes(client.sessionId), 3000, 'disconnected event');
+    assert.is(await getUserBySessionId(t.tracker.db, client.sessionId), undefined);
+    assert.is(t.tracker.connections, 0);
+    // Shutdown flushes pending touches; the closed client's must not be among them.
+    await t.close();
+    assert.equal(activity, []);
+  } finally {
+    await t.close();
+  }
+});
+
+lifecycle('a message over MAX_PAYLOAD closes with 1009 and removes the row', async () => {
+  const t = await startTracker({ maxPayload: 1024 });
+  try {
+    const client = await connectClient(t.wsUrl('/ws'));
+    client.ws.send('x'.repeat(2048));
+    const closed = await client.closed;
+    assert.is(closed.code, 1009);
+    await waitFor(async () => (await countActiveUsers(t.tracker.db)) === 0, 3000, 'row removal');
+  } finally {
+    await t.close();
+  }
+});
+
+const http = suite('http endpoints');
+
+http('/health reports healthy with counts and version', async () => {
+  const t = await startTracker();
+  try {
+    const client = await connectClient(t.wsUrl('/ws'));
+    const res = await fetch(t.httpUrl('/health'));
+    assert.is(res.status, 200);
+    const body = (await res.json()) as any;
+    assert.is(body.status, 'healthy');
+    assert.is(body.database, 'connected');
+    assert.is(body.connections, 1);
+    assert.type(body.version, 'string');
+    assert.type(body.uptimeSeconds, 'number');
+    await client.close();
+  } finally {
+    await t.close();
+  }
+});
+
+http('/health answers 503 unhealthy when the database check fails', async () => {
+  const server = createServer((req, res) => {
+    if (!tracker.handleRequest(req, res)) res.end();
+  });
+  const { openSqlite } = await import('../src/database.js');
+  const db = openSqlite({ path: ':memory:' });
+  const tracker = createTracker({ server, db, adminToken: TOKEN });
+  await tracker.start();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    await db.destroy(); // the database goes away under the running tracker
+    const port = (server.address() as { port: number }).port;
+    const res = await fetch(`http://127.0.0.1:${port}/health`);
+    assert.is(res.status, 503);
+    assert.is(((await res.json()) as any).status, 'unhealthy');
+  } finally {
+    await tracker.stop();
+    server.close();
+  }
+});
+
+http('/active-users needs the bearer token and lists newest first', async () => {
+  const t = await startTracker();
+  try {
+    const first = await connectClient(t.wsUrl('/ws?user=first'));
+    await new Promise((r) => setTimeout(r, 5));
+    const second = await connectClient(t.wsUrl('/ws?user=second'));
+    assert.is((await fetch(t.httpUrl('/active-users'))).status, 401);
+    assert.is((await fetch(t.httpUrl('/active-users'), { headers: { authorization: 'Bearer wrong-token-wrong-token' } })).status, 401);
+    assert.is((await fetch(t.httpUrl(`/active-users?token=${TOKEN}`))).status, 401, 'a token in the URL is not accepted');
+    const res = await fetch(t.httpUrl('/active-users'), { headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.is(res.status, 200);
+    const body = (await res.json()) as any;
+    assert.is(body.count, 2);
+    assert.equal(body.users.map((u: any) => u.sessionId), [second.sessionId, first.sessionId]);
+    assert.equal(Object.keys(body.users[0]).sort(), ['connectedAt', 'id', 'lastActiveAt', 'metadata', 'sessionId']);
+    const paged = (await (await fetch(t.httpUrl('/active-users?limit=1&offset=1'), { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as any;
+    assert.is(paged.count, 2);
+    assert.equal(paged.users.map((u: any) => u.sessionId), [first.sessionId]);
+    assert.is((await fetch(t.httpUrl('/active-users?limit=0'), { headers: { authorization: `Bearer ${TOKEN}` } })).status, 400);
+    await first.close();
+    await second.close();
+  } finally {
+    await t.close();
+  }
+});
+
+http('unknown paths are 404, a plain GET on /ws is 426, wrong methods 405', async () => {
+  const t = await startTracker();
+  try {
+    assert.is((await fetch(t.httpUrl('/nope'))).status, 404);
+    const ws = await fetch(t.httpUrl('/ws'));
+    assert.is(ws.status, 426);
+    assert.is(ws.headers.get('upgrade'), 'websocket');
+    assert.is((await fetch(t.httpUrl('/health'), { method: 'POST' })).status, 405);
+    const upgrade = connect(t.wsUrl('/elsewhere'));
+    const closed = await upgrade.closed;
+    assert.is(closed.code, 1006, 'upgrade on an unknown path is refused');
+  } finally {
+    await t.close();
+  }
+});
+
+const library = suite('library');
+
+library('two trackers live in one process with separate state', async () => {
+  const one = await startTracker();
+  const two = await startTracker();
+  try {
+    const seen: string[] = [];
+    two.tracker.on('connected', (user) => seen.push(user.sessionId));
+    const a = await connectClient(one.wsUrl('/ws'));
+    const b = await connectClient(two.wsUrl('/ws'));
+    const c = await connectClient(two.wsUrl('/ws'));
+    assert.is(one.tracker.connections, 1);
+    assert.is(two.tracker.connections, 2);
+    assert.is(await countActiveUsers(one.tracker.db), 1);
+    assert.is(await countActiveUsers(two.tracker.db), 2);
+    assert.equal(seen.sort(), [b.sessionId, c.sessionId].sort());
+    await one.close();
+    assert.is(b.ws.readyState, b.ws.OPEN, 'stopping one tracker leaves the other alone');
+    assert.is((await a.closed).code, 1001);
+    await b.close();
+    await c.close();
+  } finally {
+    await one.close();
+    await two.close();
+  }
+});
+
+library('options are validated once, at construction', () => {
+  const server = createServer();
+  assert.throws(() => createTracker({ server, databasePath: ':memory:', adminToken: 'short' }), RangeError);
+  assert.throws(() => createTracker({ server, adminToken: TOKEN } as any), TypeError);
+  assert.throws(() => createTracker({ server, databasePath: ':memory:', adminToken: TOKEN, heartbeatMs: 1.5 }), TypeError);
+  assert.throws(() => createTracker({ server, databasePath: ':memory:', adminToken: TOKEN, touchFlushMs: 0 }), RangeError);
+  assert.throws(() => createTracker({ server: {} as any, databasePath: ':memory:', adminToken: TOKEN }), TypeError);
+});
+
+library('a host app keeps its own routes and upgrade paths', async () => {
+  const t = await startTracker();
+  try {
+    t.server.prependListener('request', (req, res) => {
+      if (req.url === '/app') res.end('host app');
+    });
+    assert.is(await (await fetch(t.httpUrl('/app'))).text(), 'host app');
+    assert.is((await fetch(t.httpUrl('/health'))).status, 200);
+  } finally {
+    await t.close();
+  }
+});
+
+lifecycle.run();
+http.run();
+library.run();
