@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
 import type { DB } from '../db/types.js';
+import type { QueryLog } from './query-log.js';
 
 export type Database = Kysely<DB>;
 
@@ -26,12 +27,15 @@ const STATEMENT_CACHE_SIZE = 256;
 export interface SqliteOptions {
   /** File path, or ':memory:'. */
   path: string;
+  /** Kysely's log hook (query logging and query metrics); see createQueryLog. */
+  log?: QueryLog;
 }
 
 /** Open (creating if needed) an SQLite database wrapped in Kysely. */
 export function openSqlite(options: SqliteOptions): Database {
   const native = openNativeSqlite(options.path);
-  return new Kysely<DB>({ dialect: new SqliteDialect({ database: cachingDatabase(native) }) });
+  const dialect = new SqliteDialect({ database: cachingDatabase(native) });
+  return new Kysely<DB>(options.log ? { dialect, log: options.log } : { dialect });
 }
 
 /** The raw better-sqlite3 handle with Roster's pragmas applied. */
