@@ -3,10 +3,10 @@
  * The `roster` server: configuration from the environment and flags, an
  * HTTP server, and a tracker on it. Everything else lives in the library.
  */
-import { createServer } from 'node:http';
 import { ConfigError, helpText, loadConfig, type ServerConfig } from './config.js';
-import { Defaults, Paths } from './constants.js';
+import { Paths } from './constants.js';
 import { generateToken } from './auth.js';
+import { createHttpServer } from './http-server.js';
 import { sendError } from './http-util.js';
 import { createLogger } from './logger.js';
 import { SchemaError } from './migrations.js';
@@ -33,13 +33,9 @@ async function main(): Promise<void> {
   const generated = config.adminToken === undefined;
   const adminToken = config.adminToken ?? generateToken();
 
-  const server = createServer({ maxHeaderSize: Defaults.maxHeaderSize }, (req, res) => {
+  const server = createHttpServer((req, res) => {
     if (!tracker.handleRequest(req, res)) sendError(res, 404, 'not found');
   });
-  // One more than the limit, so the upgrade handler can see and refuse an excess.
-  server.maxHeadersCount = Defaults.maxHeadersCount + 1;
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
 
   const tracker = createTracker({ ...config, server, databasePath: config.databasePath, adminToken, logger });
   try {

@@ -1,9 +1,10 @@
 /** Start real trackers on port 0 over SQLite files in temp dirs. */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createHttpServer } from '../../src/http-server.js';
 import { createTracker, type Tracker } from '../../src/tracker.js';
 import type { TrackerOptions } from '../../src/tracker-options.js';
 
@@ -29,7 +30,8 @@ export function tempDir(prefix = 'roster-test-'): string {
 export async function startTracker(options: Partial<TrackerOptions> & { dir?: string } = {}): Promise<TestTracker> {
   const dir = options.dir ?? tempDir();
   const databasePath = options.databasePath ?? join(dir, 'roster.db');
-  const server = createServer((req, res) => {
+  // The CLI's server factory, so tests run the real handshake limits.
+  const server = createHttpServer((req, res) => {
     if (!tracker.handleRequest(req, res)) {
       res.statusCode = 404;
       res.end();
