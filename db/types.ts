@@ -9,14 +9,22 @@ export type Generated<T> = T extends ColumnType<infer S, infer I, infer U>
   ? ColumnType<S, I | undefined, U>
   : ColumnType<T, T | undefined, T>;
 
+export interface Nodes {
+  last_seen_at: string;
+  node_id: string;
+  started_at: string;
+}
+
 export interface Users {
   connected_at: string;
   id: string;
   last_active_at: string;
   metadata: Generated<string>;
+  node_id: Generated<string>;
   session_id: string;
 }
 
 export interface DB {
+  nodes: Nodes;
   users: Users;
 }
