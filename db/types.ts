@@ -9,6 +9,21 @@ export type Generated<T> = T extends ColumnType<infer S, infer I, infer U>
   ? ColumnType<S, I | undefined, U>
   : ColumnType<T, T | undefined, T>;
 
+export interface ConnectionHistory {
+  bytes_in: Generated<number>;
+  close_code: number;
+  close_reason: Generated<string>;
+  connected_at: string;
+  disconnected_at: string;
+  duration_ms: number;
+  id: string;
+  messages: Generated<number>;
+  remote_address: string;
+  session_id: string;
+  user_agent: string;
+  user_label: string | null;
+}
+
 export interface Nodes {
   last_seen_at: string;
   node_id: string;
@@ -25,6 +40,7 @@ export interface Users {
 }
 
 export interface DB {
+  connection_history: ConnectionHistory;
   nodes: Nodes;
   users: Users;
 }

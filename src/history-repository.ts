@@ -1,0 +1,172 @@
+/**
+ * Data access for `connection_history`: one row per ended connection.
+ * Plain functions taking `db` first, dialect-neutral Kysely. Pages are
+ * keyed on (disconnected_at, id), never on an offset, so rows that arrive
+ * while someone pages through never shift or repeat what they see.
+ */
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { ConnectionHistory, DB } from '../db/types.js';
+
+type Db = Kysely<DB>;
+
+/** One ended connection, as stored and as served by GET /history. */
+export interface SessionRecord {
+  /** The connection's id (the `users.id` it had while live). */
+  id: string;
+  sessionId: string;
+  /** The `?user=` label, or null. */
+  user: string | null;
+  remoteAddress: string;
+  userAgent: string;
+  /** ISO-8601 UTC with milliseconds. */
+  connectedAt: string;
+  disconnectedAt: string;
+  durationMs: number;
+  closeCode: number;
+  closeReason: string;
+  messages: number;
+  bytesIn: number;
+}
+
+/** Position in the newest-first order: strictly older rows come next. */
+export interface HistoryCursor {
+  disconnectedAt: string;
+  /** Absent: every row at `disconnectedAt` is excluded too. */
+  id?: string;
+}
+
+export interface HistoryQuery {
+  limit: number;
+  before?: HistoryCursor;
+  user?: string;
+}
+
+/** Rows per INSERT (12 parameters each) and per retention DELETE. */
+const BATCH_ROWS = 500;
+
+function toRow(record: SessionRecord) {
+  return {
+    id: record.id,
+    session_id: record.sessionId,
+    user_label: record.user,
+    remote_address: record.remoteAddress,
+    user_agent: record.userAgent,
+    connected_at: record.connectedAt,
+    disconnected_at: record.disconnectedAt,
+    duration_ms: record.durationMs,
+    close_code: record.closeCode,
+    close_reason: record.closeReason,
+    messages: record.messages,
+    bytes_in: record.bytesIn,
+  };
+}
+
+function toRecord(row: Selectable<ConnectionHistory>): SessionRecord {
+  return {
+    id: row.id,
+    sessionId: row.session_id,
+    user: row.user_label,
+    remoteAddress: row.remote_address,
+    userAgent: row.user_agent,
+    connectedAt: iso(row.connected_at),
+    disconnectedAt: iso(row.disconnected_at),
+    // PostgreSQL returns bigint as a string.
+    durationMs: Number(row.duration_ms),
+    closeCode: Number(row.close_code),
+    closeReason: row.close_reason,
+    messages: Number(row.messages),
+    bytesIn: Number(row.bytes_in),
+  };
+}
+
+/** SQLite returns the stored text; PostgreSQL returns a Date. */
+function iso(value: unknown): string {
+  return value instanceof Date ? value.toISOString() : (value as string);
+}
+
+/**
+ * Insert ended sessions. A row already there is left alone, so a batch
+ * retried after an ambiguous failure never fails on its own earlier write.
+ */
+export async function insertSessions(db: Db, records: readonly SessionRecord[]): Promise<void> {
+  for (let i = 0; i < records.length; i += BATCH_ROWS) {
+    const chunk = records.slice(i, i + BATCH_ROWS).map(toRow);
+    await db.insertInto('connection_history').values(chunk).onConflict((oc) => oc.column('id').doNothing()).execute();
+  }
+}
+
+/** A page of sessions, newest first (by disconnection, then id). */
+export async function listSessions(db: Db, query: HistoryQuery): Promise<SessionRecord[]> {
+  let q = db.selectFrom('connection_history').selectAll();
+  if (query.user !== undefined) q = q.where('user_label', '=', query.user);
+  const before = query.before;
+  if (before !== undefined) {
+    q = before.id === undefined
+      ? q.where('disconnected_at', '<', before.disconnectedAt)
+      : q.where((eb) =>
+          eb.or([
+            eb('disconnected_at', '<', before.disconnectedAt),
+            eb.and([eb('disconnected_at', '=', before.disconnectedAt), eb('id', '<', before.id!)]),
+          ]),
+        );
+  }
+  const rows = await q.orderBy('disconnected_at', 'desc').orderBy('id', 'desc').limit(query.limit).execute();
+  return rows.map(toRecord);
+}
+
+/**
+ * Delete sessions that ended before `cutoff` (ISO-8601), in batches so a
+ * large backlog never holds the database for long. Returns how many went.
+ */
+export async function pruneSessions(db: Db, cutoff: string): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const oldest = db
+      .selectFrom('connection_history')
+      .select('id')
+      .where('disconnected_at', '<', cutoff)
+      .orderBy('disconnected_at')
+      .limit(BATCH_ROWS);
+    const result = await db.deleteFrom('connection_history').where('id', 'in', oldest).executeTakeFirst();
+    const deleted = Number(result.numDeletedRows);
+    total += deleted;
+    if (deleted < BATCH_ROWS) return total;
+    // Let sockets and timers run between batches.
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+export interface SessionStats {
+  /** Sessions that ended at or after `since`. */
+  ended: number;
+  /** Ended sessions that also started at or after `since`. */
+  startedAndEnded: number;
+  /** Median duration of the sessions that ended since `since`; null when none did. */
+  medianDurationMs: number | null;
+}
+
+/** Counts and the median session length over the sessions that ended since `since`. */
+export async function sessionStats(db: Db, since: string): Promise<SessionStats> {
+  const counts = await db
+    .selectFrom('connection_history')
+    .select((eb) => [
+      eb.fn.countAll<number | string>().as('ended'),
+      eb.fn.sum<number | string | null>(sql`case when connected_at >= ${since} then 1 else 0 end`).as('started'),
+    ])
+    .where('disconnected_at', '>=', since)
+    .executeTakeFirstOrThrow();
+  const ended = Number(counts.ended);
+  if (ended === 0) return { ended: 0, startedAndEnded: 0, medianDurationMs: null };
+  // The middle one or two durations, portable across dialects (no percentile functions).
+  const middle = await db
+    .selectFrom('connection_history')
+    .select('duration_ms')
+    .where('disconnected_at', '>=', since)
+    .orderBy('duration_ms')
+    .limit(ended % 2 === 0 ? 2 : 1)
+    .offset(Math.floor((ended - 1) / 2))
+    .execute();
+  const values = middle.map((r) => Number(r.duration_ms));
+  const median = values.reduce((a, b) => a + b, 0) / values.length;
+  return { ended, startedAndEnded: Number(counts.started ?? 0), medianDurationMs: median };
+}
