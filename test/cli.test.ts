@@ -1,0 +1,163 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { openSqlite } from '../src/database.js';
+import { countActiveUsers } from '../src/repository.js';
+import { CLI, runCli, startCli } from './helpers/cli.js';
+import { TOKEN, tempDir } from './helpers/tracker.js';
+import { connectAdmin, connectClient, upgradeStatus } from './helpers/ws-client.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+async function rowCount(file: string): Promise<number> {
+  const db = openSqlite({ path: file });
+  try {
+    return await countActiveUsers(db);
+  } finally {
+    await db.destroy();
+  }
+}
+
+const cli = suite('server process');
+
+cli('package.json bin has exactly one entry: the CLI', () => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+  const entries = Object.values(pkg.bin);
+  assert.is(entries.length, 1);
+  assert.is(join(ROOT, entries[0] as string), CLI);
+  assert.is(pkg.engines.node, '>=20');
+});
+
+cli('a generated admin token is printed once with the dashboard URL, and works', async () => {
+  const dir = tempDir();
+  const server = await startCli({ DATABASE_PATH: join(dir, 'r.db') });
+  try {
+    const match = /Dashboard: http:\/\/\S+\/admin#token=(\S+)/.exec(server.output());
+    assert.ok(match, 'dashboard URL printed');
+    const token = match![1]!;
+    assert.is(server.output().split(token).length - 1, 2, 'token appears only in the two printed lines');
+    assert.not.ok(server.logs.some((l) => JSON.stringify(l).includes(token)), 'never in a log line');
+    const res = await fetch(`http://127.0.0.1:${server.port}/active-users`, { headers: { authorization: `Bearer ${token}` } });
+    assert.is(res.status, 200);
+  } finally {
+    server.child.kill('SIGTERM');
+    await server.exited;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+cli('SIGTERM: clients get 1001, touches are written, rows deleted, exit 0', async () => {
+  const dir = tempDir();
+  const file = join(dir, 'r.db');
+  const server = await startCli({ DATABASE_PATH: file, ADMIN_TOKEN: TOKEN, TOUCH_FLUSH_MS: '60000' });
+  try {
+    const url = `ws://127.0.0.1:${server.port}`;
+    const clients = await Promise.all([1, 2, 3].map(() => connectClient(`${url}/ws`)));
+    const admin = await connectAdmin(`${url}/admin/stream`, TOKEN);
+    clients[0]!.send({ type: 'ping' });
+    await clients[0]!.next((m) => m.type === 'pong');
+    assert.is(await rowCount(file), 3);
+    server.child.kill('SIGTERM');
+    const codes = await Promise.all([...clients, admin].map((c) => c.closed.then((x) => x.code)));
+    assert.equal(codes, [1001, 1001, 1001, 1001]);
+    assert.is(await server.exited, 0);
+    const steps = server.logs.map((l) => l.msg).filter((m) => String(m).startsWith('shutdown'));
+    assert.equal(steps, [
+      'shutdown requested',
+      'shutdown: stop accepting',
+      'shutdown: closing sockets with 1001',
+      'shutdown: writing pending touches',
+      "shutdown: deleting this run's rows",
+      'shutdown: rows deleted',
+      'shutdown: closing database',
+      'shutdown: complete',
+    ]);
+    assert.is(server.logs.find((l) => l.msg === 'shutdown: rows deleted').count, 3);
+    assert.is(await rowCount(file), 0);
+  } finally {
+    server.child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+cli('after kill -9 the next start removes the stale rows before accepting', async () => {
+  const dir = tempDir();
+  const file = join(dir, 'r.db');
+  const first = await startCli({ DATABASE_PATH: file, ADMIN_TOKEN: TOKEN });
+  const clients = await Promise.all([1, 2, 3, 4].map(() => connectClient(`ws://127.0.0.1:${first.port}/ws`)));
+  first.child.kill('SIGKILL');
+  assert.is(await first.exited, 'SIGKILL');
+  await Promise.all(clients.map((c) => c.closed));
+  assert.is(await rowCount(file), 4, 'the crash left ghost rows behind');
+
+  const second = await startCli({ DATABASE_PATH: file, ADMIN_TOKEN: TOKEN });
+  try {
+    const stale = second.logs.find((l) => l.msg === 'stale rows removed');
+    assert.is(stale.count, 4);
+    const listeningAt = second.logs.findIndex((l) => l.msg === 'listening');
+    assert.ok(second.logs.indexOf(stale) < listeningAt, 'cleanup happens before accepting');
+    const admin = await connectAdmin(`ws://127.0.0.1:${second.port}/admin/stream`, TOKEN);
+    assert.equal(admin.snapshot, []);
+    await admin.close();
+  } finally {
+    second.child.kill('SIGTERM');
+    await second.exited;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+cli('SCHEMA_MODE=verify refuses to start with pending migrations, naming them', async () => {
+  const dir = tempDir();
+  try {
+    const server = runCli({ DATABASE_PATH: join(dir, 'fresh.db'), SCHEMA_MODE: 'verify', ADMIN_TOKEN: TOKEN });
+    assert.is(await server.exited, 1);
+    assert.match(server.output(), /pending migrations: 20261123100000_create_users/);
+    assert.not.ok(server.logs.some((l) => l.msg === 'listening'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+cli('db:migrate latest, status, down and up print what they did', () => {
+  const dir = tempDir();
+  const env = { ...process.env, DATABASE_PATH: join(dir, 'm.db') };
+  const run = (command: string) => spawnSync(process.execPath, [join(ROOT, 'dist/src/migrate-cli.js'), command], { env, encoding: 'utf8' });
+  try {
+    const status0 = run('status');
+    assert.is(status0.status, 0);
+    assert.match(status0.stdout, /pending\s+20261123100000_create_users/);
+    const latest = run('latest');
+    assert.is(latest.status, 0);
+    assert.match(latest.stdout, /applied: 20261123100000_create_users/);
+    assert.match(run('latest').stdout, /nothing to do/);
+    const status1 = run('status');
+    assert.match(status1.stdout, /0 pending/);
+    const down = run('down');
+    assert.is(down.status, 0);
+    assert.match(down.stdout, /reverted: /);
+    const up = run('up');
+    assert.is(up.status, 0);
+    assert.match(up.stdout, /applied: /);
+    assert.is(run('sideways').status, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+cli('an unknown upgrade path on the CLI server is refused with 404', async () => {
+  const dir = tempDir();
+  const server = await startCli({ DATABASE_PATH: join(dir, 'r.db'), ADMIN_TOKEN: TOKEN });
+  try {
+    assert.is(await upgradeStatus(`ws://127.0.0.1:${server.port}/elsewhere`), 404);
+    assert.is((await fetch(`http://127.0.0.1:${server.port}/elsewhere`)).status, 404);
+  } finally {
+    server.child.kill('SIGTERM');
+    await server.exited;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+cli.run();
