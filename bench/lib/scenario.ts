@@ -1,0 +1,85 @@
+/**
+ * The shape of a benchmark scenario. To add one, write a module in
+ * bench/scenarios/ exporting a Scenario and list it in
+ * bench/scenarios/index.ts; run.ts does the rounds, alternation, medians
+ * and the table.
+ */
+import type { Child } from './ipc.js';
+
+export type ServerKind = 'tracker' | 'bare';
+
+export interface BenchConfig {
+  rounds: number;
+  /** Connections for the connect and disconnect storms. */
+  n: number;
+  concurrency: number;
+  /** Connections and round trips per connection for the round-trip scenario. */
+  rtN: number;
+  rtM: number;
+  /** Connections held for idle hold, fan-out and snapshot. */
+  hold: number;
+  admins: number;
+  probes: number;
+  probeIntervalMs: number;
+  snapshotReps: number;
+  /** Connection attempts per load process in the ceiling scenario (two processes). */
+  ceilingPerLoad: number;
+  /** Loopback source addresses the load rotates over. */
+  sources: string[];
+}
+
+/** A target: a ratio to bare ws to reach, or a bound on the tracker's figure. */
+export interface Target {
+  label: string;
+  minRatio?: number;
+  max?: number;
+}
+
+export interface Metric {
+  name: string;
+  unit: string;
+  value: number;
+  better: 'higher' | 'lower';
+  target?: Target;
+}
+
+export interface RoundContext {
+  kind: ServerKind;
+  config: BenchConfig;
+  server: Child;
+  load: Child;
+  /** Fork one more load process (stopped with the round). */
+  extraLoad(): Promise<Child>;
+  wsUrl(path: string): string;
+  httpUrl(path: string): string;
+  token: string;
+  /** A free-text line printed under the table (e.g. why the ceiling stopped). */
+  note(text: string): void;
+}
+
+export interface Scenario {
+  id: string;
+  title: string;
+  /** Which servers it runs against; bare-only figures make no sense for admin features. */
+  kinds: readonly ServerKind[];
+  /** Rounds for this scenario (default: config.rounds). */
+  rounds?(config: BenchConfig): number;
+  /** Time bound for one round against one server. */
+  timeoutMs(config: BenchConfig): number;
+  run(ctx: RoundContext): Promise<Metric[]>;
+  /** A line of context for the table (N, sizes). */
+  describe(config: BenchConfig): string;
+}
+
+/** Connect `n` clients with the config's concurrency and sources; throws if any failed. */
+export async function connectAll(ctx: RoundContext, n: number): Promise<{ ms: number }> {
+  const result = await ctx.load.call('connect', {
+    url: ctx.wsUrl('/ws'),
+    n,
+    concurrency: ctx.config.concurrency,
+    sources: ctx.config.sources,
+    timeoutMs: 120_000,
+  });
+  if (result.ok !== n) throw new Error(`connected ${result.ok}/${n}: ${JSON.stringify(result.errors)}`);
+  return result;
+}

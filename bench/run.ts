@@ -1,0 +1,244 @@
+/**
+ * `npm run bench`: runs every scenario against the tracker and the bare
+ * `ws` reference, alternating which goes first, for several rounds, each
+ * in fresh server and load processes on loopback; prints medians, ratios
+ * tracker/bare and the targets. See README "Performance" and --help.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Child } from './lib/ipc.js';
+import { BENCH_TOKEN } from './lib/server-common.js';
+import type { BenchConfig, Metric, Scenario, ServerKind } from './lib/scenario.js';
+import { median } from './lib/stats.js';
+import { scenarios } from './scenarios/index.js';
+
+const HELP = `Usage: npm run bench -- [options]
+  --rounds N          rounds per scenario (default 3; the ceiling runs once)
+  --n N               connections in the connect and disconnect storms (default 2000)
+  --concurrency N     connects in flight (default 100)
+  --rt-n N, --rt-m M  round-trip scenario: N connections × M ping/pong each (default 500 × 40)
+  --hold N            connections held for idle hold, fan-out, snapshot (default 10000)
+  --admins N          admins attached in the fan-out (default 10)
+  --probes N          probe connections in the fan-out (default 100)
+  --ceiling N         attempts per load process (two of them) in the ceiling (default 11000)
+  --sources K         loopback source addresses 127.0.0.1..K rotated over (default 8)
+  --only a,b          run only these scenario ids (${scenarios.map((s) => s.id).join(', ')}, dashboard)
+  --skip a,b          skip these scenario ids
+  --profile           run the tracker with --cpu-prof, profiles in bench/results/profiles`;
+
+interface Flags {
+  config: BenchConfig;
+  only: Set<string> | undefined;
+  skip: Set<string>;
+  profile: boolean;
+}
+
+function parseFlags(argv: string[]): Flags {
+  const values = new Map<string, string>();
+  let profile = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') {
+      console.log(HELP);
+      process.exit(0);
+    }
+    if (arg === '--profile') {
+      profile = true;
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const key = eq === -1 ? arg : arg.slice(0, eq);
+    const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
+    if (!key.startsWith('--') || value === undefined) throw new Error(`bad argument ${arg}; see --help`);
+    values.set(key.slice(2), value);
+  }
+  const int = (key: string, fallback: number) => {
+    const raw = values.get(key);
+    values.delete(key);
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${key} must be a positive integer`);
+    return n;
+  };
+  const list = (key: string) => {
+    const raw = values.get(key);
+    values.delete(key);
+    return raw === undefined ? undefined : new Set(raw.split(',').map((s) => s.trim()));
+  };
+  const sources = int('sources', 8);
+  const config: BenchConfig = {
+    rounds: int('rounds', 3),
+    n: int('n', 2000),
+    concurrency: int('concurrency', 100),
+    rtN: int('rt-n', 500),
+    rtM: int('rt-m', 40),
+    hold: int('hold', 10_000),
+    admins: int('admins', 10),
+    probes: int('probes', 100),
+    probeIntervalMs: int('probe-interval', 10),
+    snapshotReps: int('snapshot-reps', 5),
+    ceilingPerLoad: int('ceiling', 11_000),
+    sources: Array.from({ length: sources }, (_, i) => `127.0.0.${i + 1}`),
+  };
+  const only = list('only');
+  const skip = list('skip') ?? new Set();
+  if (values.size > 0) throw new Error(`unknown option --${[...values.keys()][0]}; see --help`);
+  return { config, only, skip, profile };
+}
+
+const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
+const profileDir = fileURLToPath(new URL('../../bench/results/profiles', import.meta.url));
+
+type Samples = Map<string, { metric: Metric; values: Record<ServerKind, number[]> }>;
+
+async function runRound(scenario: Scenario, kind: ServerKind, flags: Flags, samples: Samples, notes: string[]): Promise<void> {
+  const execArgv = ['--expose-gc'];
+  if (flags.profile && kind === 'tracker') {
+    mkdirSync(profileDir, { recursive: true });
+    execArgv.push('--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${scenario.id}-${Date.now()}.cpuprofile`);
+  }
+  const server = new Child(here(`./server-${kind}.js`), [], execArgv);
+  const loads = [new Child(here('./load.js'))];
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const { port } = await server.ready();
+    await loads[0]!.ready();
+    const work = scenario.run({
+      kind,
+      config: flags.config,
+      server,
+      load: loads[0]!,
+      async extraLoad() {
+        const load = new Child(here('./load.js'));
+        loads.push(load);
+        await load.ready();
+        return load;
+      },
+      wsUrl: (path) => `ws://127.0.0.1:${port}${path}`,
+      httpUrl: (path) => `http://127.0.0.1:${port}${path}`,
+      token: BENCH_TOKEN,
+      note: (text) => notes.push(`${scenario.id}: ${text}`),
+    });
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${scenario.timeoutMs(flags.config)} ms`)), scenario.timeoutMs(flags.config));
+    });
+    const metrics = await Promise.race([work, limit]);
+    for (const metric of metrics) {
+      const key = `${scenario.id}\u0000${metric.name}`;
+      let entry = samples.get(key);
+      if (!entry) samples.set(key, (entry = { metric, values: { tracker: [], bare: [] } }));
+      entry.values[kind].push(metric.value);
+      console.log(`  ${scenario.id} ${kind.padEnd(7)} ${metric.name}: ${fmt(metric.value)} ${metric.unit}`);
+    }
+  } catch (error) {
+    notes.push(`${scenario.id} (${kind}) failed: ${(error as Error).message.split('\n')[0]}`);
+    console.log(`  ${scenario.id} ${kind} FAILED: ${(error as Error).message.split('\n')[0]}`);
+  } finally {
+    clearTimeout(timer);
+    await Promise.all(loads.map((l) => l.call('terminateAll').catch(() => {})));
+    await Promise.all([server.stop(), ...loads.map((l) => l.stop())]);
+  }
+}
+
+function fmt(value: number): string {
+  if (!Number.isFinite(value)) return 'n/a';
+  if (Math.abs(value) >= 100) return Math.round(value).toString();
+  if (Math.abs(value) >= 10) return value.toFixed(1);
+  return value.toFixed(2);
+}
+
+function status(metric: Metric, tracker: number, ratio: number): string {
+  const t = metric.target;
+  if (!t || !Number.isFinite(tracker)) return '';
+  if (t.minRatio !== undefined) return Number.isFinite(ratio) ? (ratio >= t.minRatio ? 'met' : 'UNMET') : '';
+  if (t.max !== undefined) return tracker <= t.max ? 'met' : 'UNMET';
+  return '';
+}
+
+function printTable(samples: Samples, ran: Scenario[], flags: Flags, notes: string[], extra: string[][]): void {
+  const rows: string[][] = [['scenario', 'metric', 'tracker', 'bare ws', 'tracker/bare', 'target', 'status']];
+  for (const scenario of ran) {
+    for (const [key, { metric, values }] of samples) {
+      if (!key.startsWith(scenario.id + '\u0000')) continue;
+      const t = median(values.tracker);
+      const b = median(values.bare);
+      const ratio = t / b;
+      rows.push([
+        scenario.title,
+        `${metric.name} (${metric.unit})`,
+        fmt(t),
+        values.bare.length ? fmt(b) : '—',
+        values.bare.length ? ratio.toFixed(2) : '—',
+        metric.target?.label ?? '',
+        status(metric, t, ratio),
+      ]);
+    }
+  }
+  rows.push(...extra);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => '| ' + r.map((c, i) => (c ?? '').padEnd(widths[i]!)).join(' | ') + ' |';
+  console.log('');
+  console.log(line(rows[0]!));
+  console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
+  for (const r of rows.slice(1)) console.log(line(r));
+  console.log('');
+  console.log('Sizes:');
+  for (const scenario of ran) {
+    const rounds = scenario.rounds?.(flags.config) ?? flags.config.rounds;
+    console.log(`  ${scenario.title}: ${scenario.describe(flags.config)}; ${rounds} round(s), median shown`);
+  }
+  for (const note of notes) console.log(`Note: ${note}`);
+}
+
+/** The dashboard bench is another module; include it when it exists and can run. */
+async function dashboardRows(notes: string[]): Promise<string[][]> {
+  if (!existsSync(here('./dashboard.js'))) {
+    notes.push('dashboard: bench/dashboard.ts not present; skipped');
+    return [];
+  }
+  try {
+    const mod = await import(here('./dashboard.js').replace(/^/, 'file://'));
+    if (typeof mod.runDashboardBench !== 'function') throw new Error('no runDashboardBench export');
+    const result = await mod.runDashboardBench();
+    const rows: string[][] = [];
+    const add = (name: string, value: unknown) =>
+      rows.push(['dashboard', name, typeof value === 'number' ? fmt(value) : String(value), '—', '—', '', '']);
+    if (typeof result === 'number') add('frame time (ms)', result);
+    else if (result && typeof result === 'object') {
+      for (const [k, v] of Object.entries(result)) if (typeof v === 'number' || typeof v === 'string') add(k, v);
+    } else notes.push('dashboard: runDashboardBench returned nothing (skipped?)');
+    return rows;
+  } catch (error) {
+    notes.push(`dashboard: skipped (${(error as Error).message.split('\n')[0]})`);
+    return [];
+  }
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags(process.argv.slice(2));
+  const ran = scenarios.filter((s) => (!flags.only || flags.only.has(s.id)) && !flags.skip.has(s.id));
+  const cpus = os.cpus();
+  console.log(`Roster bench: ${cpus.length} × ${cpus[0]?.model.trim() ?? 'cpu'}, Node ${process.version}, ${os.platform()} ${os.release()}, fd limit per process: see ceiling`);
+  console.log(`Started ${new Date().toISOString()}; argv: ${process.argv.slice(2).join(' ') || '(defaults)'}`);
+  const started = Date.now();
+  const samples: Samples = new Map();
+  const notes: string[] = [];
+  for (const scenario of ran) {
+    const rounds = scenario.rounds?.(flags.config) ?? flags.config.rounds;
+    console.log(`${scenario.title} (${scenario.describe(flags.config)})`);
+    for (let round = 0; round < rounds; round++) {
+      // Alternate who goes first so warm caches and drifting load favour neither.
+      const order = round % 2 === 0 ? scenario.kinds : [...scenario.kinds].reverse();
+      for (const kind of order) await runRound(scenario, kind, flags, samples, notes);
+    }
+  }
+  const extra = !flags.only || flags.only.has('dashboard') ? (flags.skip.has('dashboard') ? [] : await dashboardRows(notes)) : [];
+  printTable(samples, ran, flags, notes, extra);
+  console.log(`Finished in ${((Date.now() - started) / 1000).toFixed(0)} s.`);
+}
+
+main().catch((error) => {
+  console.error(error?.stack ?? error);
+  process.exit(1);
+});

@@ -1,0 +1,23 @@
+/** Scenario 6: a new admin's snapshot, and GET /active-users, with `hold` clients connected. */
+import { connectAll, type Scenario } from '../lib/scenario.js';
+import { median } from '../lib/stats.js';
+
+export const snapshot: Scenario = {
+  id: 'snapshot',
+  title: 'snapshot',
+  kinds: ['tracker'],
+  describe: (c) => `${c.hold} rows, median of ${c.snapshotReps} per round`,
+  timeoutMs: () => 120_000,
+  async run(ctx) {
+    const { hold, snapshotReps } = ctx.config;
+    await connectAll(ctx, hold);
+    const admin = await ctx.load.call('snapshots', { url: ctx.wsUrl('/admin/stream'), token: ctx.token, reps: snapshotReps });
+    const http = await ctx.load.call('activeUsers', { url: ctx.httpUrl('/active-users'), token: ctx.token, reps: snapshotReps });
+    if (admin.users !== hold || http.users !== hold) throw new Error(`snapshot had ${admin.users}, GET had ${http.users}, expected ${hold}`);
+    const target = { label: '≤ 50 ms', max: 50 };
+    return [
+      { name: 'admin snapshot', unit: 'ms', value: median(admin.ms), better: 'lower', target },
+      { name: 'GET /active-users', unit: 'ms', value: median(http.ms), better: 'lower' },
+    ];
+  },
+};
