@@ -31,9 +31,10 @@ cli('package.json bin has exactly one entry: the CLI', () => {
   assert.is(pkg.engines.node, '>=20');
 });
 
-cli('a generated admin token is printed once with the dashboard URL, and works', async () => {
+cli('a generated admin token is printed once with the dashboard URL, and works; SIGINT stops', async () => {
   const dir = tempDir();
-  const server = await startCli({ DATABASE_PATH: join(dir, 'r.db') });
+  // A nested folder that does not exist yet: the server creates it.
+  const server = await startCli({ DATABASE_PATH: join(dir, 'nested', 'deeper', 'r.db') });
   try {
     const match = /Dashboard: http:\/\/\S+\/admin#token=(\S+)/.exec(server.output());
     assert.ok(match, 'dashboard URL printed');
@@ -42,9 +43,11 @@ cli('a generated admin token is printed once with the dashboard URL, and works',
     assert.not.ok(server.logs.some((l) => JSON.stringify(l).includes(token)), 'never in a log line');
     const res = await fetch(`http://127.0.0.1:${server.port}/active-users`, { headers: { authorization: `Bearer ${token}` } });
     assert.is(res.status, 200);
+    server.child.kill('SIGINT');
+    assert.is(await server.exited, 0, 'SIGINT shuts down cleanly too');
+    assert.ok(server.logs.some((l) => l.msg === 'shutdown: complete'));
   } finally {
-    server.child.kill('SIGTERM');
-    await server.exited;
+    server.child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -1,6 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { readFileSync } from 'node:fs';
+import { ConfigError, OPTIONS, flagName, loadConfig } from '../src/config.js';
 import { Defaults } from '../src/constants.js';
 import { runCli } from './helpers/cli.js';
 
@@ -60,6 +61,14 @@ config('--help lists every option with its environment variable', async () => {
   assert.is(await cli.exited, 0);
   for (const name of ['PORT', 'DATABASE_PATH', 'ADMIN_TOKEN', 'TOUCH_FLUSH_MS', 'MAX_PAYLOAD', 'SCHEMA_MODE']) {
     assert.ok(cli.output().includes(name), name);
+  }
+});
+
+config('every option is documented in the README with its flag', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  for (const spec of OPTIONS) {
+    assert.ok(readme.includes(`\`${spec.env}\``), `${spec.env} missing from README`);
+    if (spec.kind !== 'secret') assert.ok(readme.includes(`\`${flagName(spec.env)}\``), `${flagName(spec.env)} missing from README`);
   }
 });
 
