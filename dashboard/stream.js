@@ -1,0 +1,192 @@
+// The admin stream connection: first-message auth, reconnect with backoff
+// (each reconnect takes a fresh snapshot), keepalive pings, and delivery of
+// incoming messages in batches, once per animation frame.
+
+const AUTH_FAILED = 'authentication failed';
+const POLICY_VIOLATION = 1008;
+const BACKOFF_INITIAL_MS = 500;
+const BACKOFF_MAX_MS = 15_000;
+/** Consecutive failed attempts before giving up ("failed", with a retry button). */
+const MAX_ATTEMPTS = 12;
+/** No snapshot this long after opening, or no pong after a ping: the link is dead. */
+const SNAPSHOT_TIMEOUT_MS = 15_000;
+const PING_EVERY_MS = 20_000;
+const PONG_TIMEOUT_MS = 10_000;
+/** Hidden tabs get no animation frames; flush on a timer so the queue stays bounded. */
+const FALLBACK_FLUSH_MS = 500;
+
+export class AdminStream {
+  #url;
+  #token;
+  #onBatch;
+  #onState;
+  #ws = null;
+  #attempt = 0;
+  #timers = new Set();
+  #queue = [];
+  #frame = 0;
+  #fallback = 0;
+  #stopped = false;
+  #live = false;
+  #pingTimer = 0;
+  #pongTimer = 0;
+
+  /**
+   * onBatch(messages): the parsed messages received since the last frame.
+   * onState(state, detail): 'connecting' | 'live' | 'reconnecting' | 'failed'.
+   */
+  constructor({ url, token, onBatch, onState }) {
+    this.#url = url;
+    this.#token = token;
+    this.#onBatch = onBatch;
+    this.#onState = onState;
+  }
+
+  start() {
+    this.#stopped = false;
+    this.#connect();
+  }
+
+  stop() {
+    this.#stopped = true;
+    this.#clearTimers();
+    this.#detach(true);
+  }
+
+  /** Skip the wait of a pending reconnect (or retry after "failed"). */
+  retryNow() {
+    if (this.#stopped) return;
+    this.#clearTimers();
+    this.#detach(true);
+    this.#attempt = 0;
+    this.#connect();
+  }
+
+  /** Ask the server to close a client connection. False if not live. */
+  kick(sessionId) {
+    return this.#send({ type: 'kick', sessionId });
+  }
+
+  #send(message) {
+    if (!this.#live || this.#ws?.readyState !== WebSocket.OPEN) return false;
+    this.#ws.send(JSON.stringify(message));
+    return true;
+  }
+
+  #connect() {
+    this.#onState(this.#attempt === 0 ? 'connecting' : 'reconnecting', { attempt: this.#attempt });
+    let ws;
+    try {
+      ws = new WebSocket(this.#url);
+    } catch (error) {
+      this.#dropped(`cannot connect: ${error.message}`);
+      return;
+    }
+    this.#ws = ws;
+    ws.onopen = () => {
+      ws.send(JSON.stringify({ type: 'auth', token: this.#token }));
+      this.#later(SNAPSHOT_TIMEOUT_MS, () => {
+        if (!this.#live && this.#ws === ws) this.#dropped('no snapshot from the server');
+      });
+    };
+    ws.onmessage = (event) => this.#receive(event.data);
+    ws.onclose = (event) => {
+      if (this.#ws !== ws) return;
+      if (event.code === POLICY_VIOLATION && event.reason === AUTH_FAILED) {
+        this.#detach(false);
+        this.#stopped = true;
+        this.#onState('failed', { auth: true, reason: 'The server rejected this admin token.' });
+        return;
+      }
+      this.#dropped(event.reason ? `closed: ${event.reason} (${event.code})` : `connection lost (${event.code})`);
+    };
+    ws.onerror = () => {}; // close follows with the details we have
+  }
+
+  #receive(data) {
+    let message;
+    try {
+      message = JSON.parse(data);
+    } catch {
+      return;
+    }
+    clearTimeout(this.#pongTimer);
+    if (message.type === 'pong') return;
+    if (message.type === 'snapshot') {
+      this.#live = true;
+      this.#attempt = 0;
+      this.#onState('live', {});
+      this.#startPings();
+    }
+    this.#queue.push(message);
+    this.#schedule();
+  }
+
+  #schedule() {
+    if (this.#frame === 0) this.#frame = requestAnimationFrame(() => this.#flush());
+    if (this.#fallback === 0) this.#fallback = setTimeout(() => this.#flush(), FALLBACK_FLUSH_MS);
+  }
+
+  #flush() {
+    cancelAnimationFrame(this.#frame);
+    clearTimeout(this.#fallback);
+    this.#frame = this.#fallback = 0;
+    if (this.#queue.length === 0) return;
+    const batch = this.#queue;
+    this.#queue = [];
+    this.#onBatch(batch);
+  }
+
+  #startPings() {
+    clearInterval(this.#pingTimer);
+    const ws = this.#ws;
+    this.#pingTimer = setInterval(() => {
+      if (!this.#send({ type: 'ping' })) return;
+      clearTimeout(this.#pongTimer);
+      this.#pongTimer = setTimeout(() => {
+        if (this.#ws === ws) this.#dropped('no answer from the server');
+      }, PONG_TIMEOUT_MS);
+    }, PING_EVERY_MS);
+  }
+
+  /** The link is gone: deliver what arrived, then retry with backoff or give up. */
+  #dropped(reason) {
+    this.#detach(true);
+    this.#flush();
+    if (this.#stopped) return;
+    this.#attempt += 1;
+    if (this.#attempt > MAX_ATTEMPTS) {
+      this.#onState('failed', { auth: false, reason: `Gave up after ${MAX_ATTEMPTS} attempts: ${reason}` });
+      return;
+    }
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_INITIAL_MS * 2 ** (this.#attempt - 1));
+    // Jitter spreads reconnects when a restart drops many dashboards at once.
+    const delayMs = Math.round(base * (0.75 + Math.random() * 0.5));
+    this.#onState('reconnecting', { attempt: this.#attempt, delayMs, reason, at: Date.now() + delayMs });
+    this.#later(delayMs, () => this.#connect());
+  }
+
+  #detach(close) {
+    const ws = this.#ws;
+    this.#ws = null;
+    this.#live = false;
+    clearInterval(this.#pingTimer);
+    clearTimeout(this.#pongTimer);
+    if (ws === null) return;
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    if (close && ws.readyState <= WebSocket.OPEN) ws.close(1000);
+  }
+
+  #later(ms, fn) {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      fn();
+    }, ms);
+    this.#timers.add(timer);
+  }
+
+  #clearTimers() {
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+  }
+}
