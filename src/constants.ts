@@ -93,6 +93,34 @@ export const RetryBackoff = {
   maxMs: 5000,
 } as const;
 
+/** Multi-node (PostgreSQL) settings and their defaults. */
+export const NodeDefaults = {
+  /** pg pool size per node. */
+  poolSize: 10,
+  dbConnectTimeoutMs: 5000,
+  /** An idle pooled connection is closed after this. */
+  dbIdleTimeoutMs: 10_000,
+  /** Server-side limit per statement; 0 disables it. */
+  dbStatementTimeoutMs: 10_000,
+  /** How often a node writes its heartbeat row (and looks for dead nodes). */
+  nodeHeartbeatMs: 5000,
+  /** A node whose heartbeat is older than this is declared dead. */
+  nodeTtlMs: 30_000,
+} as const;
+
+export const MultiNode = {
+  /** LISTEN/NOTIFY channel that carries row changes between nodes. */
+  channel: 'roster_events',
+  /**
+   * PostgreSQL refuses NOTIFY payloads of 8000 bytes or more. Each
+   * notification carries `<xid>:<index>:` (under 32 bytes) before the
+   * JSON, so the JSON part is kept within this budget.
+   */
+  maxPayloadBytes: 7900,
+  /** NODE_ID: letters, digits, dot, dash, underscore. */
+  nodeIdPattern: /^[A-Za-z0-9._-]{1,64}$/,
+} as const;
+
 export const SchemaMode = ['migrate', 'verify'] as const;
 export type SchemaMode = (typeof SchemaMode)[number];
 

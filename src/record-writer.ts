@@ -31,6 +31,13 @@ export interface CommittedChange {
 export interface RowStore {
   /** Session ids of the rows this tracker owns. */
   listOwnSessionIds(db: Database): Promise<string[]>;
+  /** Written as `node_id` on every row this tracker inserts. */
+  readonly nodeId?: string;
+  /**
+   * Runs inside each write transaction, after its writes. Multi-node uses
+   * it to NOTIFY the change, so other nodes learn of it in commit order.
+   */
+  publish?(trx: Database, change: CommittedChange): Promise<void>;
 }
 
 export interface RecordWriterOptions {
@@ -119,6 +126,14 @@ export class RecordWriter {
     return this.#queue.run(() => this.#flush(true));
   }
 
+  /**
+   * Rewrite this tracker's rows from the live set even while healthy: used
+   * when another node declared this one dead (during a stall) and deleted them.
+   */
+  resync(): Promise<void> {
+    return this.#queue.run(() => this.#reconcile(true));
+  }
+
   /** Stop timers and wait for queued work. Later calls are ignored. */
   async close(): Promise<void> {
     this.#closed = true;
@@ -154,9 +169,10 @@ export class RecordWriter {
 
     try {
       await withTransaction(this.#options.db, async (trx) => {
-        if (users.length > 0) await createUsers(trx, users);
+        if (users.length > 0) await createUsers(trx, users, this.#options.store!.nodeId);
         if (activity.length > 0) await touchUsers(trx, activity);
         if (disconnected.length > 0) await deleteUsers(trx, disconnected);
+        await this.#options.store!.publish?.(trx, { connected: users, activity, disconnected });
       });
     } catch (error) {
       for (const conn of touched) this.touch(conn);
@@ -207,9 +223,12 @@ export class RecordWriter {
   }
 
   /** Make the table equal the live set again, in one transaction. */
-  async #reconcile(): Promise<void> {
-    if (this.#degradedReason === undefined) return;
+  async #reconcile(force = false): Promise<void> {
+    if (this.#degradedReason === undefined && !force) return;
     const { db, live, store } = this.#options;
+    // The reconcile derives inserts and removals from the live set itself.
+    this.#inserts.clear();
+    this.#removals.clear();
     const touched = this.#takeTouches();
     let change: CommittedChange;
     try {
@@ -222,15 +241,25 @@ export class RecordWriter {
         // Whatever is left in `stored` has no live connection any more.
         const disconnected = [...stored];
         const activity = touched.filter((c) => live.has(c.user.sessionId)).map(toTouch);
-        if (connected.length > 0) await createUsers(trx, connected);
+        if (connected.length > 0) await createUsers(trx, connected, store!.nodeId);
         if (activity.length > 0) await touchUsers(trx, activity);
         if (disconnected.length > 0) await deleteUsers(trx, disconnected);
+        await store!.publish?.(trx, { connected, activity, disconnected });
         return { connected, activity, disconnected };
       });
     } catch (error) {
       for (const conn of touched) if (live.has(conn.user.sessionId)) this.touch(conn);
+      if (this.#degradedReason === undefined) {
+        this.#enterDegraded(error);
+        return;
+      }
       this.#degradedReason = describeError(error);
       this.#scheduleRetry();
+      return;
+    }
+    if (this.#degradedReason === undefined) {
+      // A forced resync of a healthy writer: there is no recovery to report.
+      this.#options.onCommitted(change);
       return;
     }
     this.#degradedReason = undefined;

@@ -30,9 +30,11 @@ function toUser(row: Selectable<Users>): User {
   };
 }
 
-function toRow(user: User) {
+/** `nodeId` names the tracker node that owns the row ('' when there is only one). */
+function toRow(user: User, nodeId = '') {
   return {
     id: user.id,
+    node_id: nodeId,
     session_id: user.sessionId,
     connected_at: user.connectedAt,
     last_active_at: user.lastActiveAt,
@@ -46,15 +48,15 @@ function chunks<T>(items: readonly T[], size = BATCH_ROWS): T[][] {
   return out;
 }
 
-export async function createUser(db: Db, user: User): Promise<User> {
-  await db.insertInto('users').values(toRow(user)).execute();
+export async function createUser(db: Db, user: User, nodeId = ''): Promise<User> {
+  await db.insertInto('users').values(toRow(user, nodeId)).execute();
   return user;
 }
 
-/** Insert many rows with one multi-row INSERT per chunk. */
-export async function createUsers(db: Db, users: readonly User[]): Promise<void> {
+/** Insert many rows with one multi-row INSERT per chunk, owned by `nodeId`. */
+export async function createUsers(db: Db, users: readonly User[], nodeId = ''): Promise<void> {
   for (const chunk of chunks(users)) {
-    await db.insertInto('users').values(chunk.map(toRow)).execute();
+    await db.insertInto('users').values(chunk.map((u) => toRow(u, nodeId))).execute();
   }
 }
 
@@ -102,6 +104,18 @@ export async function deleteUsers(db: Db, sessionIds: readonly string[]): Promis
 export async function deleteAllUsers(db: Db): Promise<number> {
   const result = await db.deleteFrom('users').executeTakeFirst();
   return Number(result.numDeletedRows);
+}
+
+/** Delete the rows one node owns; returns their session ids (to announce the leaves). */
+export async function deleteUsersOfNode(db: Db, nodeId: string): Promise<string[]> {
+  const rows = await db.deleteFrom('users').where('node_id', '=', nodeId).returning('session_id').execute();
+  return rows.map((r) => r.session_id);
+}
+
+/** Session ids of the rows one node owns; its writer diffs these against its live set. */
+export async function listSessionIdsOfNode(db: Db, nodeId: string): Promise<string[]> {
+  const rows = await db.selectFrom('users').select('session_id').where('node_id', '=', nodeId).execute();
+  return rows.map((r) => r.session_id);
 }
 
 export interface ListOptions {

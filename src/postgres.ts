@@ -1,0 +1,106 @@
+/**
+ * PostgreSQL: Kysely's PostgresDialect over a `pg` pool, and the choice
+ * between it and SQLite. Every session runs in UTC and `timestamptz`
+ * values come back as ISO-8601 strings, so the repository hands out the
+ * same shapes on both dialects.
+ */
+import { Kysely, PostgresAdapter, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { DB } from '../db/types.js';
+import { openSqlite, type Database } from './database.js';
+
+export interface PostgresOptions {
+  /** postgres:// or postgresql:// URL. */
+  url: string;
+  poolSize: number;
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+  /** 0 disables the limit. */
+  statementTimeoutMs: number;
+  /** Shown in pg_stat_activity. */
+  applicationName?: string;
+}
+
+export type DatabaseConfig = { databaseUrl: string } & Omit<PostgresOptions, 'url'> | { databasePath: string };
+
+const TIMESTAMPTZ_OID = 1184;
+const TIMESTAMP_OID = 1114;
+
+/**
+ * Per-connection type parsers (never pg's global registry, which other
+ * code in the process may rely on): timestamps become ISO strings.
+ */
+const typeParsers = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === TIMESTAMPTZ_OID || oid === TIMESTAMP_OID) {
+      const toDate = pg.types.getTypeParser(oid, 'text') as (value: string) => Date;
+      return (value: string) => {
+        const date = toDate(value);
+        return Number.isNaN(date.getTime()) ? value : date.toISOString();
+      };
+    }
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+} as pg.CustomTypesConfig;
+
+/** Throws a TypeError naming the problem (never echoing the password). */
+export function validateDatabaseUrl(url: string): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new TypeError('DATABASE_URL is not a valid URL (expected postgres://user:password@host:5432/database)');
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    throw new TypeError(`DATABASE_URL must start with postgres:// or postgresql://, got ${parsed.protocol}//`);
+  }
+  if (parsed.hostname === '' && !parsed.searchParams.has('host')) {
+    throw new TypeError('DATABASE_URL has no host');
+  }
+  if (parsed.pathname.length <= 1) throw new TypeError('DATABASE_URL names no database (…/database)');
+  return parsed;
+}
+
+/** The URL with its password masked, for logs and error messages. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(invalid url)';
+  }
+}
+
+/** Settings for one `pg` connection; shared by the pool and the listener. */
+export function clientConfig(options: PostgresOptions): pg.ClientConfig {
+  const startup = ['-c TimeZone=UTC'];
+  if (options.statementTimeoutMs > 0) startup.push(`-c statement_timeout=${options.statementTimeoutMs}`);
+  return {
+    connectionString: options.url,
+    connectionTimeoutMillis: options.connectTimeoutMs,
+    options: startup.join(' '),
+    types: typeParsers,
+    keepAlive: true,
+    application_name: options.applicationName ?? 'roster',
+  };
+}
+
+export function openPostgres(options: PostgresOptions): Database {
+  validateDatabaseUrl(options.url);
+  const pool = new pg.Pool({ ...clientConfig(options), max: options.poolSize, idleTimeoutMillis: options.idleTimeoutMs });
+  // An idle client that loses its server emits on the pool; without a
+  // listener Node would crash. The next query reports the failure instead.
+  pool.on('error', () => {});
+  return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/** SQLite for a path, PostgreSQL for a URL. */
+export function openDatabase(config: DatabaseConfig): Database {
+  if ('databaseUrl' in config) return openPostgres({ ...config, url: config.databaseUrl });
+  return openSqlite({ path: config.databasePath });
+}
+
+export function isPostgres(db: Kysely<any>): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
+}
