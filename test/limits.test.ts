@@ -1,0 +1,105 @@
+/**
+ * The four admission and rate limits: MAX_CONNECTIONS (503),
+ * MAX_CONNECTIONS_PER_IP (429), MAX_MESSAGES_PER_SECOND (close 1008) and
+ * MAX_ADMINS (503). A refused client never gets a row.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CloseCode, CloseReason, Defaults } from '../src/constants.js';
+import { OPTIONS } from '../src/config.js';
+import { countActiveUsers, getUserBySessionId } from '../src/repository.js';
+import { startTracker, TOKEN } from './helpers/tracker.js';
+import { connect, connectAdmin, connectClient, upgradeStatus, waitFor } from './helpers/ws-client.js';
+
+const test = suite('limits');
+
+test('MAX_CONNECTIONS: beyond it 503 at the upgrade, no row; room again once one leaves', async () => {
+  const t = await startTracker({ maxConnections: 3 });
+  try {
+    const clients = [];
+    for (let i = 0; i < 3; i++) clients.push(await connectClient(t.wsUrl('/ws'), { localAddress: `127.0.0.${i + 1}` }));
+    assert.is(await upgradeStatus(t.wsUrl('/ws')), 503);
+    assert.is(await upgradeStatus(t.wsUrl('/ws'), { localAddress: '127.0.0.9' }), 503);
+    assert.is(t.tracker.connections, 3);
+    assert.is(await countActiveUsers(t.tracker.db), 3);
+    await clients.pop()!.close();
+    await waitFor(() => t.tracker.connections === 2);
+    const again = await connectClient(t.wsUrl('/ws'));
+    assert.is(await countActiveUsers(t.tracker.db), 3);
+    for (const c of [...clients, again]) await c.close();
+  } finally {
+    await t.close();
+  }
+});
+
+test('MAX_CONNECTIONS_PER_IP: beyond it 429 for that address only', async () => {
+  const t = await startTracker({ maxConnectionsPerIp: 2 });
+  try {
+    const a1 = await connectClient(t.wsUrl('/ws'));
+    const a2 = await connectClient(t.wsUrl('/ws'));
+    assert.is(await upgradeStatus(t.wsUrl('/ws')), 429);
+    const b1 = await connectClient(t.wsUrl('/ws'), { localAddress: '127.0.0.2' });
+    assert.is(await countActiveUsers(t.tracker.db), 3);
+    await a1.close();
+    await waitFor(() => t.tracker.connections === 2);
+    const a3 = await connectClient(t.wsUrl('/ws'));
+    for (const c of [a2, a3, b1]) await c.close();
+  } finally {
+    await t.close();
+  }
+});
+
+test('MAX_MESSAGES_PER_SECOND: a flood closes that client with 1008 and removes its row', async () => {
+  const t = await startTracker({ maxMessagesPerSecond: 5 });
+  try {
+    const calm = await connectClient(t.wsUrl('/ws'));
+    const flood = await connectClient(t.wsUrl('/ws'));
+    for (let i = 0; i < 50; i++) flood.send({ type: 'ping' });
+    assert.equal(await flood.closed, { code: CloseCode.POLICY_VIOLATION, reason: CloseReason.RATE_LIMITED });
+    assert.ok(flood.inbox.filter((m) => m.type === 'pong').length <= 5, 'at most a bucket of answers');
+    await waitFor(async () => (await getUserBySessionId(t.tracker.db, flood.sessionId)) === undefined, 5000, 'flood row removed');
+    // Within the rate, a client stays.
+    for (let i = 0; i < 3; i++) calm.send({ type: 'ping' });
+    for (let i = 0; i < 3; i++) await calm.next((m) => m.type === 'pong');
+    assert.is(calm.ws.readyState, calm.ws.OPEN);
+    assert.is(await countActiveUsers(t.tracker.db), 1);
+    await calm.close();
+  } finally {
+    await t.close();
+  }
+});
+
+test('MAX_ADMINS: beyond it 503; unauthenticated sockets count too', async () => {
+  const t = await startTracker({ maxAdmins: 2 });
+  try {
+    const first = await connectAdmin(t.wsUrl('/admin/stream'), TOKEN);
+    const pending = connect(t.wsUrl('/admin/stream'));
+    await new Promise((r) => pending.ws.once('open', r));
+    assert.is(await upgradeStatus(t.wsUrl('/admin/stream'), { headers: { authorization: `Bearer ${TOKEN}` } }), 503);
+    await pending.close();
+    await waitFor(async () => (await upgradeStatus(t.wsUrl('/admin/stream'), { headers: { authorization: `Bearer ${TOKEN}` } })) === 101, 5000, 'a free admin slot');
+    // Clients are not limited by the admin cap.
+    const client = await connectClient(t.wsUrl('/ws'));
+    await first.next((m) => m.type === 'connected' && m.user.sessionId === client.sessionId);
+    await client.close();
+    await first.close();
+  } finally {
+    await t.close();
+  }
+});
+
+test('the limits are server settings with the documented defaults', () => {
+  const byEnv = new Map(OPTIONS.map((o) => [o.env, o]));
+  const expected: [string, number][] = [
+    ['MAX_CONNECTIONS', Defaults.maxConnections],
+    ['MAX_CONNECTIONS_PER_IP', Defaults.maxConnectionsPerIp],
+    ['MAX_MESSAGES_PER_SECOND', Defaults.maxMessagesPerSecond],
+    ['MAX_ADMINS', Defaults.maxAdmins],
+    ['SHUTDOWN_TIMEOUT_MS', Defaults.shutdownTimeoutMs],
+  ];
+  for (const [env, value] of expected) {
+    assert.ok(byEnv.get(env)?.help.includes(`default ${value}`), env);
+  }
+});
+
+test.run();
