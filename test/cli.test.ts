@@ -8,7 +8,7 @@ import { openSqlite } from '../src/database.js';
 import { countActiveUsers } from '../src/repository.js';
 import { CLI, runCli, startCli } from './helpers/cli.js';
 import { TOKEN, tempDir } from './helpers/tracker.js';
-import { connectAdmin, connectClient, upgradeStatus } from './helpers/ws-client.js';
+import { connectAdmin, connectClient, upgradeStatus, waitFor } from './helpers/ws-client.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -36,6 +36,7 @@ cli('a generated admin token is printed once with the dashboard URL, and works; 
   // A nested folder that does not exist yet: the server creates it.
   const server = await startCli({ DATABASE_PATH: join(dir, 'nested', 'deeper', 'r.db') });
   try {
+    await waitFor(() => server.output().includes('Dashboard:'), 5000, 'the printed dashboard URL');
     const match = /Dashboard: http:\/\/\S+\/admin#token=(\S+)/.exec(server.output());
     assert.ok(match, 'dashboard URL printed');
     const token = match![1]!;
