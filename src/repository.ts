@@ -149,10 +149,24 @@ export async function listSessionIds(db: Db): Promise<string[]> {
 
 /**
  * Run `fn` in a transaction: committed when it resolves, rolled back when
- * it throws (and the error rethrown).
+ * it (or the commit) throws, and the original error rethrown.
+ *
+ * Not `db.transaction().execute()`: SQLite ends the transaction by itself
+ * on some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM), so the
+ * ROLLBACK that follows fails with "no transaction is active", and Kysely
+ * would throw that SQLITE_ERROR in place of the real cause.
  */
-export function withTransaction<T>(db: Db, fn: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
-  return db.transaction().execute(fn);
+export async function withTransaction<T>(db: Db, fn: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
+  const trx = await db.startTransaction().execute();
+  try {
+    const result = await fn(trx);
+    await trx.commit().execute();
+    return result;
+  } catch (error) {
+    // Releases the connection whether or not the ROLLBACK itself succeeds.
+    await trx.rollback().execute().catch(() => {});
+    throw error;
+  }
 }
 
 function isPostgres(db: Db): boolean {
