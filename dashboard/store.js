@@ -26,7 +26,8 @@ function toRow(user, addedAt) {
     connectedAt: Date.parse(user.connectedAt),
     lastActiveAt: Date.parse(user.lastActiveAt),
     // Sort keys and the filter haystack are computed once per row, not per frame.
-    keys: { sessionId: user.sessionId, label: label.toLowerCase(), address, browser: browser.toLowerCase() },
+    // Blank labels sort after every named one.
+    keys: { sessionId: user.sessionId, label: label === '' ? '\uffff' : label.toLowerCase(), address, browser: browser.toLowerCase() },
     haystack: `${label}\n${address}\n${user.sessionId}\n${ua}\n${browser}`.toLowerCase(),
     addedAt,
     goneAt: 0,

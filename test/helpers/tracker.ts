@@ -27,7 +27,11 @@ export function tempDir(prefix = 'roster-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-export async function startTracker(options: Partial<TrackerOptions> & { dir?: string } = {}): Promise<TestTracker> {
+/**
+ * `dir`: keep the database there (not removed on close). `port`: listen on
+ * this port instead of a free one, e.g. to restart a tracker in place.
+ */
+export async function startTracker(options: Partial<TrackerOptions> & { dir?: string; port?: number } = {}): Promise<TestTracker> {
   const dir = options.dir ?? tempDir();
   const databasePath = options.databasePath ?? join(dir, 'roster.db');
   // The CLI's server factory, so tests run the real handshake limits.
@@ -37,16 +41,16 @@ export async function startTracker(options: Partial<TrackerOptions> & { dir?: st
       res.end();
     }
   });
-  const { dir: _dir, ...rest } = options;
+  const { dir: _dir, port: fixedPort = 0, ...rest } = options;
   const tracker = createTracker({
     adminToken: TOKEN,
     touchFlushMs: 50,
     ...rest,
     server,
-    ...(options.db ? {} : { databasePath }),
+    ...(options.db || options.databaseUrl ? {} : { databasePath }),
   });
   await tracker.start();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(fixedPort, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   let closed = false;
   return {

@@ -1,0 +1,278 @@
+/**
+ * The admin dashboard end to end: real trackers, real ws clients, and the
+ * real page in headless Chromium (Debian's /usr/bin/chromium).
+ */
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser } from 'playwright-core';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { runDashboardBench } from '../bench/dashboard.js';
+import { DASHBOARD_FOLDER } from '../src/dashboard-files.js';
+import { counter, launchBrowser, openDashboard, visibleSessions } from './helpers/browser.js';
+import { startTracker, tempDir, TOKEN } from './helpers/tracker.js';
+import { connectClient, waitFor, type TestClient } from './helpers/ws-client.js';
+
+const FIREFOX = 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0';
+const SAFARI = 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1';
+
+const Dashboard = suite('dashboard');
+let browser: Browser;
+
+Dashboard.before(async () => {
+  browser = await launchBrowser();
+});
+
+Dashboard.after(async () => {
+  await browser?.close();
+});
+
+const text = async (page: import('playwright-core').Page, selector: string) => (await page.textContent(selector)) ?? '';
+
+const userCells = (page: import('playwright-core').Page) =>
+  page.$$eval('#rows tr[data-session-id]:not(.is-gone) td.c-user', (cells) => cells.map((c) => c.textContent));
+
+Dashboard('the page and every asset it references are served, with no inline script or style', async () => {
+  const t = await startTracker();
+  try {
+    const res = await fetch(t.httpUrl('/admin'));
+    assert.is(res.status, 200);
+    assert.match(res.headers.get('content-security-policy') ?? '', "script-src 'self'");
+    const html = await res.text();
+    assert.not.match(html, /<script(?![^>]*\ssrc=)[^>]*>/, 'no inline script');
+    assert.not.match(html, /<style|\sstyle=/, 'no inline style');
+    const assets = [...html.matchAll(/(?:src|href)="(\/admin\/[^"]+)"/g)].map((m) => m[1]!);
+    assert.ok(assets.includes('/admin/app.js') && assets.includes('/admin/style.css'));
+    // Modules import each other by absolute path too.
+    const app = readFileSync(join(DASHBOARD_FOLDER, 'app.js'), 'utf8');
+    assets.push(...[...app.matchAll(/from '(\/admin\/[^']+)'/g)].map((m) => m[1]!));
+    for (const asset of assets) assert.is((await fetch(t.httpUrl(asset))).status, 200, asset);
+    // Nothing outside the package: no CDN, no external fonts.
+    assert.not.match(html, /https?:\/\//);
+  } finally {
+    await t.close();
+  }
+});
+
+Dashboard('counts and rows follow clients as they connect and disconnect', async () => {
+  const t = await startTracker();
+  const clients: TestClient[] = [];
+  const dash = await openDashboard(browser, t.httpUrl(`/admin#token=${TOKEN}`));
+  const { page } = dash;
+  try {
+    await page.waitForSelector('#state[data-state="live"]');
+    // The token left the URL and lives in this tab's session storage only.
+    assert.not.match(page.url(), '#');
+    assert.is(await page.evaluate(() => (globalThis as any).sessionStorage.getItem('roster.adminToken')), TOKEN);
+    assert.is(await counter(page, 'connections'), 0);
+    assert.match(await text(page, '#rows'), 'No connections');
+
+    const alice = await connectClient(t.wsUrl('/ws?user=alice'));
+    const bob = await connectClient(t.wsUrl('/ws?user=bob'));
+    const alice2 = await connectClient(t.wsUrl('/ws?user=alice'), { headers: { 'user-agent': FIREFOX } });
+    clients.push(alice, bob, alice2);
+    await waitFor(async () => (await counter(page, 'connections')) === 3, 5000, 'three connections');
+    assert.is(await counter(page, 'users'), 2, 'distinct labels');
+    // Newest first.
+    assert.equal(await visibleSessions(page), [alice2.sessionId, bob.sessionId, alice.sessionId]);
+    const row = `#rows tr[data-session-id="${alice2.sessionId}"]`;
+    assert.match((await page.getAttribute(row, 'class')) ?? '', 'is-new', 'new rows are highlighted');
+    assert.is(await text(page, `${row} td.c-ua`), 'Firefox 133 · Linux');
+    assert.is(await text(page, `${row} td.c-addr`), '127.0.0.1');
+    assert.match(await text(page, `${row} td.c-since`), /just now|s ago/);
+    // The absolute time is on hover.
+    assert.match((await page.getAttribute(`${row} td.c-since time`, 'title')) ?? '', /\d{4}/);
+
+    await bob.close();
+    await waitFor(async () => (await counter(page, 'connections')) === 2, 5000, 'two connections');
+    assert.is(await counter(page, 'users'), 1);
+    // The row fades, then leaves the table.
+    await page.waitForSelector(`#rows tr[data-session-id="${bob.sessionId}"]`, { state: 'detached', timeout: 5000 });
+    assert.equal(await visibleSessions(page), [alice2.sessionId, alice.sessionId]);
+    assert.equal(dash.errors, []);
+  } finally {
+    for (const c of clients) c.ws.terminate();
+    await dash.close();
+    await t.close();
+  }
+});
+
+Dashboard('the filter narrows the rows, and the columns sort by mouse and keyboard', async () => {
+  const t = await startTracker();
+  const clients: TestClient[] = [];
+  const dash = await openDashboard(browser, t.httpUrl(`/admin#token=${TOKEN}`));
+  const { page } = dash;
+  try {
+    const carol = await connectClient(t.wsUrl('/ws?user=carol'), { headers: { 'user-agent': SAFARI } });
+    const alice = await connectClient(t.wsUrl('/ws?user=alice'));
+    const bob = await connectClient(t.wsUrl('/ws?user=bob'), { headers: { 'user-agent': FIREFOX } });
+    clients.push(carol, alice, bob);
+    await waitFor(async () => (await counter(page, 'connections')) === 3, 5000, 'three connections');
+
+    await page.fill('#filter', 'bob');
+    await waitFor(async () => (await visibleSessions(page)).length === 1, 2000, 'filter by user');
+    assert.equal(await visibleSessions(page), [bob.sessionId]);
+    assert.match(await text(page, '#shown'), '1 of 3');
+    await page.fill('#filter', 'SAFARI'); // user agent, case-insensitive
+    await waitFor(async () => (await visibleSessions(page))[0] === carol.sessionId, 2000, 'filter by agent');
+    assert.equal(await visibleSessions(page), [carol.sessionId]);
+    await page.fill('#filter', alice.sessionId.slice(0, 10));
+    await waitFor(async () => (await visibleSessions(page))[0] === alice.sessionId, 2000, 'filter by session id');
+    assert.equal(await visibleSessions(page), [alice.sessionId]);
+    await page.fill('#filter', 'nobody-has-this');
+    await waitFor(async () => (await visibleSessions(page)).length === 0, 2000, 'no match');
+    assert.match(await text(page, '#rows'), 'No connection matches');
+    await page.fill('#filter', '');
+    await waitFor(async () => (await visibleSessions(page)).length === 3, 2000, 'filter cleared');
+
+    await page.click('th[data-key="label"] button');
+    await waitFor(async () => (await userCells(page))[0] === 'alice', 2000, 'sorted by user');
+    assert.equal(await userCells(page), ['alice', 'bob', 'carol']);
+    assert.is(await page.getAttribute('th[data-key="label"]', 'aria-sort'), 'ascending');
+    await page.click('th[data-key="label"] button');
+    await waitFor(async () => (await userCells(page))[0] === 'carol', 2000, 'sorted by user, descending');
+    assert.equal(await userCells(page), ['carol', 'bob', 'alice']);
+    assert.is(await page.getAttribute('th[data-key="label"]', 'aria-sort'), 'descending');
+
+    // Keyboard: the header buttons are focusable and act on Enter.
+    await page.focus('th[data-key="browser"] button');
+    await page.keyboard.press('Enter');
+    await waitFor(async () => (await page.getAttribute('th[data-key="browser"]', 'aria-sort')) === 'ascending', 2000, 'browser sort');
+    assert.is(await page.getAttribute('th[data-key="label"]', 'aria-sort'), null);
+    // Firefox, Safari, then alice's ws client, which sends no user agent ("—" sorts last).
+    assert.equal(await userCells(page), ['bob', 'carol', 'alice']);
+    assert.equal(dash.errors, []);
+  } finally {
+    for (const c of clients) c.ws.terminate();
+    await dash.close();
+    await t.close();
+  }
+});
+
+Dashboard('kick closes the real client with 4000 and removes its row', async () => {
+  const t = await startTracker();
+  const clients: TestClient[] = [];
+  const dash = await openDashboard(browser, t.httpUrl(`/admin#token=${TOKEN}`));
+  const { page } = dash;
+  try {
+    const victim = await connectClient(t.wsUrl('/ws?user=mallory'));
+    const bystander = await connectClient(t.wsUrl('/ws?user=alice'));
+    clients.push(victim, bystander);
+    await waitFor(async () => (await counter(page, 'connections')) === 2, 5000, 'two connections');
+
+    const button = `#rows tr[data-session-id="${victim.sessionId}"] button[data-kick]`;
+    assert.match((await page.getAttribute(button, 'aria-label')) ?? '', victim.sessionId);
+    await page.click(button);
+    const closed = await victim.closed;
+    assert.is(closed.code, 4000);
+    assert.is(closed.reason, 'disconnected by admin');
+    await page.waitForSelector(`#rows tr[data-session-id="${victim.sessionId}"]`, { state: 'detached', timeout: 5000 });
+    assert.is(await counter(page, 'connections'), 1);
+    assert.equal(await visibleSessions(page), [bystander.sessionId]);
+    assert.is(bystander.ws.readyState, bystander.ws.OPEN);
+    assert.equal(dash.errors, []);
+  } finally {
+    for (const c of clients) c.ws.terminate();
+    await dash.close();
+    await t.close();
+  }
+});
+
+Dashboard('a wrong token shows a clear error and no data; the sign-in form then works', async () => {
+  const t = await startTracker();
+  const client = await connectClient(t.wsUrl('/ws?user=alice'));
+  const dash = await openDashboard(browser, t.httpUrl('/admin#token=not-the-right-token-at-all'));
+  const { page } = dash;
+  try {
+    await page.waitForSelector('#sign-in-error:not([hidden])', { timeout: 5000 });
+    assert.match(await text(page, '#sign-in-error'), 'rejected');
+    assert.is(await page.getAttribute('#state', 'data-state'), 'failed');
+    assert.ok(await page.isHidden('#board'), 'no data is shown');
+    assert.equal(await visibleSessions(page), []);
+    assert.not.match(await page.content(), client.sessionId);
+    assert.is(await page.evaluate(() => (globalThis as any).sessionStorage.getItem('roster.adminToken')), null, 'the bad token is forgotten');
+
+    await page.fill('#token', TOKEN);
+    await page.press('#token', 'Enter');
+    await page.waitForSelector('#state[data-state="live"]', { timeout: 5000 });
+    assert.ok(await page.isHidden('#sign-in'));
+    assert.equal(await visibleSessions(page), [client.sessionId]);
+  } finally {
+    client.ws.terminate();
+    await dash.close();
+    await t.close();
+  }
+});
+
+Dashboard('connections idle past the threshold are marked', async () => {
+  const t = await startTracker();
+  const idler = await connectClient(t.wsUrl('/ws?user=idler'));
+  const busy = await connectClient(t.wsUrl('/ws?user=busy'));
+  const pinger = setInterval(() => busy.send({ type: 'ping' }), 200);
+  // ?idle=2: two seconds without a message counts as idle.
+  const dash = await openDashboard(browser, t.httpUrl(`/admin?idle=2#token=${TOKEN}`));
+  const { page } = dash;
+  try {
+    const idleRow = `#rows tr[data-session-id="${idler.sessionId}"]`;
+    await page.waitForSelector(`${idleRow}.is-idle`, { timeout: 8000 });
+    assert.ok(await page.isVisible(`${idleRow} .badge-idle`), 'a visible "idle" badge, not colour alone');
+    assert.not.match((await page.getAttribute(`#rows tr[data-session-id="${busy.sessionId}"]`, 'class')) ?? '', 'is-idle');
+    assert.is(await counter(page, 'idle'), 1);
+  } finally {
+    clearInterval(pinger);
+    idler.ws.terminate();
+    busy.ws.terminate();
+    await dash.close();
+    await t.close();
+  }
+});
+
+Dashboard('after a server restart the page reconnects and shows the new state', async () => {
+  const dir = tempDir();
+  const first = await startTracker({ dir });
+  let second: Awaited<ReturnType<typeof startTracker>> | undefined;
+  const before = await connectClient(first.wsUrl('/ws?user=before'));
+  const dash = await openDashboard(browser, first.httpUrl(`/admin#token=${TOKEN}`));
+  const { page } = dash;
+  try {
+    await waitFor(async () => (await visibleSessions(page)).length === 1, 5000, 'the first server state');
+    await first.close();
+    await page.waitForSelector('#state[data-state="reconnecting"]', { timeout: 5000 });
+
+    // Same port, same database file: a restart.
+    second = await startTracker({ dir, port: first.port });
+    const after = await connectClient(second.wsUrl('/ws?user=after'));
+    try {
+      await page.waitForSelector('#state[data-state="live"]', { timeout: 15_000 });
+      await waitFor(async () => (await visibleSessions(page))[0] === after.sessionId, 5000, 'the new server state');
+      await page.waitForSelector(`#rows tr[data-session-id="${before.sessionId}"]`, { state: 'detached', timeout: 5000 });
+      assert.equal(await visibleSessions(page), [after.sessionId]);
+      assert.is(await counter(page, 'connections'), 1);
+      assert.is(await text(page, '#rows td.c-user'), 'after');
+    } finally {
+      after.ws.terminate();
+    }
+  } finally {
+    before.ws.terminate();
+    await dash.close();
+    await first.close();
+    await second?.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+Dashboard('10,000 connections: the page shows the count and stays responsive', async () => {
+  const result = await runDashboardBench({ connections: 10_000 });
+  console.log(`  dashboard at 10k: ${JSON.stringify(result)}`);
+  // Churn keeps a handful of connections in flight at any moment.
+  assert.ok(Math.abs(result.shownConnections - 10_000) <= 40, `shown ${result.shownConnections}`);
+  assert.ok(result.shownUsers >= 490 && result.shownUsers <= 500, `users ${result.shownUsers}`);
+  // Virtual scrolling: a screenful of rows in the DOM, not ten thousand.
+  assert.ok(result.domRows > 0 && result.domRows < 100, `dom rows ${result.domRows}`);
+  // The filter still works at this size: label user-0042 is held by 20 clients.
+  assert.ok(result.filteredRows >= 15 && result.filteredRows <= 25, `filtered ${result.filteredRows}`);
+  assert.ok(result.frames > 0);
+  assert.is(result.reconnects, 0, 'the page kept up with the stream');
+});
+
+Dashboard.run();
