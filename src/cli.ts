@@ -10,6 +10,7 @@ import { createHttpServer } from './http-server.js';
 import { sendError } from './http-util.js';
 import { createLogger } from './logger.js';
 import { SchemaError } from './migrations.js';
+import { redactUrl } from './postgres.js';
 import { createTracker } from './tracker.js';
 
 const EXIT_CONFIG = 2;
@@ -29,7 +30,7 @@ async function main(): Promise<void> {
     process.exit(EXIT_CONFIG);
   }
 
-  const logger = createLogger({ level: config.logLevel, pretty: process.env.LOG_PRETTY === '1' });
+  const logger = createLogger({ level: config.logLevel, pretty: config.logPretty });
   const generated = config.adminToken === undefined;
   const adminToken = config.adminToken ?? generateToken();
 
@@ -37,7 +38,14 @@ async function main(): Promise<void> {
     if (!tracker.handleRequest(req, res)) sendError(res, 404, 'not found');
   });
 
-  const tracker = createTracker({ ...config, server, databasePath: config.databasePath, adminToken, logger });
+  const tracker = createTracker({
+    ...config,
+    server,
+    // DATABASE_URL (PostgreSQL, several nodes) wins over the SQLite file.
+    databasePath: config.databaseUrl === undefined ? config.databasePath : undefined,
+    adminToken,
+    logger,
+  });
   try {
     await tracker.start();
   } catch (error) {
@@ -45,6 +53,13 @@ async function main(): Promise<void> {
       logger.fatal({ err: error }, error.message);
       process.stderr.write(`roster: ${error.message}\n`);
       process.exit(1);
+    }
+    if (config.databaseUrl !== undefined) {
+      // Unreachable server, wrong credentials, missing database: a setup problem.
+      const message = `cannot use DATABASE_URL ${redactUrl(config.databaseUrl)}: ${(error as Error)?.message ?? String(error)}`;
+      logger.fatal({ err: error }, message);
+      process.stderr.write(`roster: ${message}\n`);
+      process.exit(EXIT_CONFIG);
     }
     throw error;
   }
@@ -56,7 +71,7 @@ async function main(): Promise<void> {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  logger.info({ address: `${host}:${port}`, database: config.databasePath }, 'listening');
+  logger.info({ address: `${host}:${port}`, database: config.databaseUrl !== undefined ? redactUrl(config.databaseUrl) : config.databasePath, nodeId: tracker.nodeId }, 'listening');
   if (generated) {
     // Printed once, on stdout only, so an operator can sign in. The fragment
     // never reaches the server or its logs.

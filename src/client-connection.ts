@@ -7,8 +7,10 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { RawData, WebSocket } from 'ws';
 import { CloseCode, CloseReason } from './constants.js';
+import { UNKNOWN_END, type ConnectionEnd } from './connection-end.js';
 import type { LiveConnection, LiveSet } from './live-set.js';
 import type { Logger } from './logger.js';
+import type { TrackerMetrics } from './metrics.js';
 import { buildMetadata, remoteAddress } from './metadata.js';
 import type { RecordWriter } from './record-writer.js';
 
@@ -17,6 +19,7 @@ export interface ClientContext {
   writer: RecordWriter;
   logger: Logger;
   maxMessagesPerSecond: number;
+  metrics?: Pick<TrackerMetrics, 'connectionOpened' | 'connectionClosed' | 'messageReceived'>;
 }
 
 /** Text messages longer than this cannot be `{"type":"ping"}` and are not parsed. */
@@ -57,7 +60,9 @@ export function openClientConnection(ctx: ClientContext, socket: WebSocket, req:
     // ws has already picked the close code (1002, 1007, 1009); 'close' follows.
     ctx.logger.debug({ sessionId: conn.user.sessionId, code: (error as { code?: string }).code }, 'client protocol error');
   });
-  socket.on('close', () => closeClientConnection(ctx, conn));
+  // The code ws reports: the peer's, or 1006 when the socket ended without a close frame.
+  socket.on('close', (code, reason) => closeClientConnection(ctx, conn, { code, reason: reason.toString() }));
+  ctx.metrics?.connectionOpened();
   ctx.logger.debug({ sessionId: conn.user.sessionId, ip: conn.ip }, 'client connected');
   return conn;
 }
@@ -69,22 +74,29 @@ export function sendWelcome(conn: LiveConnection): void {
   conn.socket.send(JSON.stringify({ type: 'welcome', id: conn.user.id, sessionId: conn.user.sessionId }));
 }
 
-/** Forget a connection. Idempotent: kicks and shutdown call it before 'close' fires. */
-export function closeClientConnection(ctx: ClientContext, conn: LiveConnection): void {
+/**
+ * Forget a connection. Idempotent: kicks and shutdown call it before 'close'
+ * fires, so the first caller's `end` (the code the server sent) is the one
+ * recorded in history and metrics.
+ */
+export function closeClientConnection(ctx: ClientContext, conn: LiveConnection, end: ConnectionEnd = UNKNOWN_END): void {
   if (ctx.live.delete(conn.user.sessionId) === undefined) return;
-  ctx.writer.remove(conn);
-  ctx.logger.debug({ sessionId: conn.user.sessionId }, 'client disconnected');
+  ctx.writer.remove(conn, end);
+  ctx.metrics?.connectionClosed(end.code);
+  // The reason is client text: it goes to history, not to the logs.
+  ctx.logger.debug({ sessionId: conn.user.sessionId, code: end.code, messages: conn.messages }, 'client disconnected');
 }
 
 function onMessage(ctx: ClientContext, conn: LiveConnection, data: RawData, isBinary: boolean): void {
   const now = Date.now();
   if (!takeToken(conn, ctx.maxMessagesPerSecond, now)) {
     conn.socket.close(CloseCode.POLICY_VIOLATION, CloseReason.RATE_LIMITED);
-    closeClientConnection(ctx, conn);
+    closeClientConnection(ctx, conn, { code: CloseCode.POLICY_VIOLATION, reason: CloseReason.RATE_LIMITED });
     return;
   }
   conn.lastActiveMs = now;
   conn.messages++;
+  ctx.metrics?.messageReceived();
   const size = Buffer.isBuffer(data) ? data.length : data instanceof ArrayBuffer ? data.byteLength : byteLength(data);
   conn.bytesIn += size;
   ctx.writer.touch(conn);

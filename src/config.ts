@@ -3,7 +3,7 @@
  * flags (`PORT` ↔ `--port`), validated once, and frozen. A bad value throws
  * a ConfigError naming the setting; the CLI turns it into exit code 2.
  */
-import { Defaults, LogLevels, SchemaMode, type LogLevel } from './constants.js';
+import { Defaults, LogLevels, MultiNode, NodeDefaults, SchemaMode, type LogLevel } from './constants.js';
 
 export interface ServerConfig {
   port: number;
@@ -21,13 +21,26 @@ export interface ServerConfig {
   maxMessagesPerSecond: number;
   maxAdmins: number;
   shutdownTimeoutMs: number;
+  databaseUrl: string | undefined;
+  poolSize: number;
+  dbConnectTimeoutMs: number;
+  dbIdleTimeoutMs: number;
+  dbStatementTimeoutMs: number;
+  nodeId: string | undefined;
+  nodeHeartbeatMs: number;
+  nodeTtlMs: number;
+  logPretty: boolean;
+  logQueries: boolean;
+  slowQueryMs: number;
+  metricsToken: string | undefined;
+  historyRetentionDays: number;
 }
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-type Kind = 'port' | 'int' | 'string' | 'secret' | 'list' | 'enum';
+type Kind = 'url' | 'id' | 'port' | 'int' | 'string' | 'secret' | 'list' | 'enum' | 'bool';
 
 interface OptionSpec {
   key: keyof ServerConfig;
@@ -56,6 +69,19 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'maxMessagesPerSecond', env: 'MAX_MESSAGES_PER_SECOND', kind: 'int', min: 1, max: 1_000_000, help: `per-connection token bucket, beyond it close 1008 (default ${Defaults.maxMessagesPerSecond})` },
   { key: 'maxAdmins', env: 'MAX_ADMINS', kind: 'int', min: 1, max: 10_000, help: `admin stream sockets at once, beyond it 503 (default ${Defaults.maxAdmins})` },
   { key: 'shutdownTimeoutMs', env: 'SHUTDOWN_TIMEOUT_MS', kind: 'int', min: 100, max: 600_000, help: `bound on the graceful shutdown; then clients are terminated (default ${Defaults.shutdownTimeoutMs})` },
+  { key: 'databaseUrl', env: 'DATABASE_URL', kind: 'url', help: 'postgres://user:password@host:5432/db: use PostgreSQL (several nodes may share it) instead of DATABASE_PATH; a URL with a password is accepted from the environment only (default: unset, SQLite)' },
+  { key: 'poolSize', env: 'POOL_SIZE', kind: 'int', min: 1, max: 1000, help: `PostgreSQL connections per node, plus one for LISTEN (default ${NodeDefaults.poolSize})` },
+  { key: 'dbConnectTimeoutMs', env: 'DB_CONNECT_TIMEOUT_MS', kind: 'int', min: 100, max: 600_000, help: `PostgreSQL connection attempt timeout (default ${NodeDefaults.dbConnectTimeoutMs})` },
+  { key: 'dbIdleTimeoutMs', env: 'DB_IDLE_TIMEOUT_MS', kind: 'int', min: 100, max: 86_400_000, help: `idle pooled PostgreSQL connections are closed after this (default ${NodeDefaults.dbIdleTimeoutMs})` },
+  { key: 'dbStatementTimeoutMs', env: 'DB_STATEMENT_TIMEOUT_MS', kind: 'int', min: 0, max: 86_400_000, help: `PostgreSQL statement_timeout, 0 for none (default ${NodeDefaults.dbStatementTimeoutMs})` },
+  { key: 'nodeId', env: 'NODE_ID', kind: 'id', help: 'this node\'s id on PostgreSQL, 1-64 of [A-Za-z0-9._-]; keep it across restarts (default: random per process)' },
+  { key: 'nodeHeartbeatMs', env: 'NODE_HEARTBEAT_MS', kind: 'int', min: 50, max: 3_600_000, help: `how often a node records that it is alive and looks for dead nodes (default ${NodeDefaults.nodeHeartbeatMs})` },
+  { key: 'nodeTtlMs', env: 'NODE_TTL_MS', kind: 'int', min: 100, max: 86_400_000, help: `a node silent this long is declared dead and its rows deleted; above NODE_HEARTBEAT_MS (default ${NodeDefaults.nodeTtlMs})` },
+  { key: 'logPretty', env: 'LOG_PRETTY', kind: 'bool', help: 'human-readable log lines instead of JSON: 1 or 0 (default 0)' },
+  { key: 'logQueries', env: 'DB_LOG_QUERIES', kind: 'bool', help: 'log every database query with its duration (SQL text only, never values): 1 or 0 (default 0)' },
+  { key: 'slowQueryMs', env: 'SLOW_QUERY_MS', kind: 'int', min: 0, max: 3_600_000, help: 'log queries at least this slow at warn, 0 for off (default 0)' },
+  { key: 'metricsToken', env: 'METRICS_TOKEN', kind: 'secret', help: 'bearer token required by GET /metrics, at least 16 characters (default: /metrics is open)' },
+  { key: 'historyRetentionDays', env: 'HISTORY_RETENTION_DAYS', kind: 'int', min: 1, max: 36_500, help: `days ended sessions are kept in connection_history (default ${Defaults.historyRetentionDays})` },
 ];
 
 const DEFAULTS: ServerConfig = {
@@ -74,6 +100,19 @@ const DEFAULTS: ServerConfig = {
   maxMessagesPerSecond: Defaults.maxMessagesPerSecond,
   maxAdmins: Defaults.maxAdmins,
   shutdownTimeoutMs: Defaults.shutdownTimeoutMs,
+  databaseUrl: undefined,
+  poolSize: NodeDefaults.poolSize,
+  dbConnectTimeoutMs: NodeDefaults.dbConnectTimeoutMs,
+  dbIdleTimeoutMs: NodeDefaults.dbIdleTimeoutMs,
+  dbStatementTimeoutMs: NodeDefaults.dbStatementTimeoutMs,
+  nodeId: undefined,
+  nodeHeartbeatMs: NodeDefaults.nodeHeartbeatMs,
+  nodeTtlMs: NodeDefaults.nodeTtlMs,
+  logPretty: false,
+  logQueries: false,
+  slowQueryMs: Defaults.slowQueryMs,
+  metricsToken: undefined,
+  historyRetentionDays: Defaults.historyRetentionDays,
 };
 
 export const MIN_TOKEN_LENGTH = 16;
@@ -114,6 +153,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): Ser
   for (const [spec, { value, source }] of raw) {
     (config as unknown as Record<string, unknown>)[spec.key] = parseValue(spec, value, source);
   }
+  if (config.nodeTtlMs <= config.nodeHeartbeatMs) {
+    throw new ConfigError(`NODE_TTL_MS (${config.nodeTtlMs}) must be greater than NODE_HEARTBEAT_MS (${config.nodeHeartbeatMs})`);
+  }
   return Object.freeze(config);
 }
 
@@ -140,7 +182,41 @@ function parseValue(spec: OptionSpec, value: string, source: string): unknown {
       return value;
     case 'string':
       return value;
+    case 'url':
+      return parseDatabaseUrl(value, source);
+    case 'id':
+      if (!MultiNode.nodeIdPattern.test(value)) {
+        throw new ConfigError(`${source} must be 1-64 letters, digits, dots, dashes or underscores, got ${JSON.stringify(value.slice(0, 80))}`);
+      }
+      return value;
+    case 'bool':
+      if (BOOLEAN_VALUES[value.trim().toLowerCase()] === undefined) {
+        throw new ConfigError(`${source} must be 1 or 0 (or true/false), got ${JSON.stringify(value)}`);
+      }
+      return BOOLEAN_VALUES[value.trim().toLowerCase()];
   }
+}
+
+const BOOLEAN_VALUES: Readonly<Record<string, boolean>> = { '1': true, true: true, yes: true, '0': false, false: false, no: false };
+
+/** A postgres:// URL, checked for shape only; the password is never echoed. */
+function parseDatabaseUrl(value: string, source: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`${source} is not a valid URL; expected postgres://user:password@host:5432/database`);
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError(`${source} must start with postgres:// or postgresql://, got ${JSON.stringify(url.protocol + '//')}`);
+  }
+  if (url.hostname === '' && !url.searchParams.has('host')) throw new ConfigError(`${source} has no host`);
+  if (url.pathname.length <= 1) throw new ConfigError(`${source} names no database (postgres://host:5432/DATABASE)`);
+  if (source.startsWith('--') && url.password !== '') {
+    // A password on the command line shows up in `ps` and shell history.
+    throw new ConfigError(`${source} must not contain a password; set DATABASE_URL in the environment`);
+  }
+  return value;
 }
 
 function parseInteger(value: string, source: string, min: number, max: number): number {

@@ -20,6 +20,15 @@ export const CloseCode = {
 } as const;
 
 /**
+ * Codes the tracker records (history, metrics) but never sends: 1006 is
+ * what ws reports when a socket ends without a close frame, as when the
+ * heartbeat terminates a silent peer.
+ */
+export const RecordedCloseCode = {
+  ABNORMAL: 1006,
+} as const;
+
+/**
  * Close reasons are fixed short strings: client bytes are never echoed
  * back, and every reason stays far below the 123-byte frame limit.
  */
@@ -31,6 +40,8 @@ export const CloseReason = {
   RATE_LIMITED: 'rate limit exceeded',
   SLOW_CONSUMER: 'consumer too slow',
   KICKED: 'disconnected by admin',
+  /** Recorded in history for peers the heartbeat terminated; never sent. */
+  HEARTBEAT_TIMEOUT: 'heartbeat timeout',
 } as const;
 
 export const Paths = {
@@ -39,6 +50,9 @@ export const Paths = {
   HEALTH: '/health',
   ACTIVE_USERS: '/active-users',
   DASHBOARD: '/admin',
+  METRICS: '/metrics',
+  HISTORY: '/history',
+  HISTORY_STATS: '/history/stats',
 } as const;
 
 /** Names of the events a tracker emits for its host application. */
@@ -77,6 +91,27 @@ export const Defaults = {
   /** Node's http limits for the handshake. */
   maxHeaderSize: 16 * 1024,
   maxHeadersCount: 64,
+  /** Ended sessions older than this are pruned from `connection_history`. */
+  historyRetentionDays: 30,
+  historyPruneIntervalMs: 3_600_000,
+  /** 0: slow-query warnings off. */
+  slowQueryMs: 0,
+} as const;
+
+export const HistoryLimits = {
+  /** GET /history page size when `limit` is absent, and its ceiling. */
+  defaultPage: 50,
+  maxPage: 1000,
+  /**
+   * Ended sessions kept in memory while the database is failing, to be
+   * written by the reconcile. Beyond it the oldest are dropped (and counted)
+   * so that an outage under churn cannot grow memory without bound.
+   */
+  maxPending: 10_000,
+  /** Window of GET /history/stats. */
+  statsWindowMs: 3_600_000,
+  /** Longest `?user=` filter value; labels are stored cut to this length. */
+  maxUserLength: 512,
 } as const;
 
 /** Bounds on what a client can make us store in `metadata`. */

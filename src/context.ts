@@ -5,6 +5,7 @@ import type { AuthThrottle } from './auth.js';
 import type { ClientContext } from './client-connection.js';
 import type { DashboardFiles } from './dashboard-files.js';
 import type { Database } from './database.js';
+import type { TrackerMetrics } from './metrics.js';
 import type { ResolvedOptions } from './tracker-options.js';
 
 export interface TrackerContext extends ClientContext {
@@ -14,6 +15,7 @@ export interface TrackerContext extends ClientContext {
   throttle: AuthThrottle;
   wss: WebSocketServer;
   dashboard: DashboardFiles;
+  metrics: TrackerMetrics;
   startedAt: number;
   /** True from the first step of shutdown on. */
   stopping: boolean;

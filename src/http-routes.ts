@@ -10,6 +10,7 @@ import { Paths } from './constants.js';
 import type { TrackerContext } from './context.js';
 import { serveDashboard } from './dashboard-files.js';
 import { parseTarget, sendError, sendJson } from './http-util.js';
+import { serveHistory, serveHistoryStats, serveMetrics } from './observability-routes.js';
 import { remoteAddress } from './metadata.js';
 import { countActiveUsers, listActiveUsers } from './repository.js';
 import { VERSION } from './version.js';
@@ -25,6 +26,14 @@ export function handleRequest(ctx: TrackerContext, req: IncomingMessage, res: Se
     if (allowMethod(req, res)) void health(ctx, res);
   } else if (path === Paths.ACTIVE_USERS) {
     if (allowMethod(req, res) && authorized(ctx, req, res)) void activeUsers(ctx, url, res);
+  } else if (path === Paths.METRICS) {
+    // Open unless METRICS_TOKEN is set; the admin token is not accepted here.
+    const token = ctx.options.metricsToken;
+    if (allowMethod(req, res) && (token === undefined || authorized(ctx, req, res, token))) void serveMetrics(ctx, res);
+  } else if (path === Paths.HISTORY) {
+    if (allowMethod(req, res) && authorized(ctx, req, res)) void serveHistory(ctx, url, res);
+  } else if (path === Paths.HISTORY_STATS) {
+    if (allowMethod(req, res) && authorized(ctx, req, res)) void serveHistoryStats(ctx, res);
   } else if (path === Paths.CLIENT || path === Paths.ADMIN_STREAM) {
     sendError(res, 426, 'this endpoint speaks WebSocket', { upgrade: 'websocket', connection: 'Upgrade' });
   } else if (path === Paths.DASHBOARD || path.startsWith(Paths.DASHBOARD + '/')) {
@@ -43,14 +52,14 @@ function allowMethod(req: IncomingMessage, res: ServerResponse): boolean {
 }
 
 /** Bearer check for HTTP, with the same lockout as the admin stream. */
-function authorized(ctx: TrackerContext, req: IncomingMessage, res: ServerResponse): boolean {
+function authorized(ctx: TrackerContext, req: IncomingMessage, res: ServerResponse, expected = ctx.options.adminToken): boolean {
   const ip = remoteAddress(req);
   if (ctx.throttle.isLocked(ip)) {
     sendError(res, 429, 'too many failed authentications; try later');
     return false;
   }
   const token = bearerToken(req);
-  if (token !== undefined && tokensEqual(ctx.options.adminToken, token)) {
+  if (token !== undefined && tokensEqual(expected, token)) {
     ctx.throttle.succeed(ip);
     return true;
   }

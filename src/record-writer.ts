@@ -12,11 +12,18 @@
  * live set is the truth, so it enters a degraded state, keeps nothing but
  * the pending touches, and retries a full reconcile (insert the missing,
  * delete the departed, write the touches) with backoff until one commits.
+ *
+ * Every ended connection also gets a `connection_history` row, written in
+ * the same transaction as the delete of its `users` row. Those records are
+ * the one thing kept through an outage (bounded), since the live set
+ * cannot rebuild them.
  */
 import type { LiveConnection, LiveSet } from './live-set.js';
 import type { Logger } from './logger.js';
 import type { Database } from './database.js';
-import { RetryBackoff } from './constants.js';
+import { HistoryLimits, RetryBackoff } from './constants.js';
+import { toSessionRecord, UNKNOWN_END, type ConnectionEnd } from './connection-end.js';
+import { insertSessions, type SessionRecord } from './history-repository.js';
 import { SerialQueue } from './serial-queue.js';
 import { createUsers, deleteUsers, listSessionIds, touchUsers, withTransaction } from './repository.js';
 import type { Touch, User } from './types.js';
@@ -52,6 +59,8 @@ export interface RecordWriterOptions {
   onDegraded(reason: string): void;
   onRecovered(): void;
   store?: RowStore;
+  /** Timing of activity flushes (roster_touch_flush_seconds). */
+  metrics?: { observeTouchFlush(seconds: number): void };
 }
 
 const defaultStore: RowStore = { listOwnSessionIds: (db) => listSessionIds(db) };
@@ -62,6 +71,10 @@ export class RecordWriter {
   readonly #inserts = new Set<LiveConnection>();
   readonly #removals = new Set<string>();
   readonly #touches = new Set<LiveConnection>();
+  /** History rows waiting for the next transaction, by session id. */
+  readonly #ended = new Map<string, SessionRecord>();
+  /** History rows dropped because the outage outlasted HistoryLimits.maxPending. */
+  #endedDropped = 0;
   #flushScheduled = false;
   #touchTimer: NodeJS.Timeout | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
@@ -95,8 +108,11 @@ export class RecordWriter {
     this.#scheduleFlush();
   }
 
-  remove(conn: LiveConnection): void {
+  /** `end` is how it ended (close code and reason) for its history row. */
+  remove(conn: LiveConnection, end: ConnectionEnd = UNKNOWN_END): void {
     if (this.#closed) return;
+    this.#addEnded(toSessionRecord(conn, end, Date.now()));
+    if (this.#degradedReason === undefined) this.#scheduleFlush();
     if (conn.touchQueued) {
       // A pending touch for a closed connection is dropped, never written.
       this.#touches.delete(conn);
@@ -165,22 +181,42 @@ export class RecordWriter {
     this.#removals.clear();
     const touched = withTouches ? this.#takeTouches() : [];
     const activity = touched.map(toTouch);
-    if (users.length === 0 && disconnected.length === 0 && activity.length === 0) return;
+    const ended = this.#takeEnded();
+    if (users.length === 0 && disconnected.length === 0 && activity.length === 0 && ended.length === 0) return;
 
+    const startedAt = performance.now();
     try {
       await withTransaction(this.#options.db, async (trx) => {
         if (users.length > 0) await createUsers(trx, users, this.#options.store!.nodeId);
         if (activity.length > 0) await touchUsers(trx, activity);
         if (disconnected.length > 0) await deleteUsers(trx, disconnected);
         await this.#options.store!.publish?.(trx, { connected: users, activity, disconnected });
+        if (ended.length > 0) await insertSessions(trx, ended);
       });
     } catch (error) {
+      for (const record of ended) this.#addEnded(record);
       for (const conn of touched) this.touch(conn);
       this.#enterDegraded(error);
       if (users.length > 0) this.#options.onUnrecorded(users.map((u) => u.sessionId));
       return;
     }
+    if (activity.length > 0) this.#options.metrics?.observeTouchFlush((performance.now() - startedAt) / 1000);
     this.#options.onCommitted({ connected: users, activity, disconnected });
+  }
+
+  #addEnded(record: SessionRecord): void {
+    if (!this.#ended.has(record.sessionId) && this.#ended.size >= HistoryLimits.maxPending) {
+      // Map keeps insertion order: the first key is the oldest.
+      this.#ended.delete(this.#ended.keys().next().value!);
+      this.#endedDropped++;
+    }
+    this.#ended.set(record.sessionId, record);
+  }
+
+  #takeEnded(): SessionRecord[] {
+    const records = [...this.#ended.values()];
+    this.#ended.clear();
+    return records;
   }
 
   #takeTouches(): LiveConnection[] {
@@ -230,6 +266,7 @@ export class RecordWriter {
     this.#inserts.clear();
     this.#removals.clear();
     const touched = this.#takeTouches();
+    const ended = this.#takeEnded();
     let change: CommittedChange;
     try {
       change = await withTransaction(db, async (trx) => {
@@ -245,9 +282,11 @@ export class RecordWriter {
         if (activity.length > 0) await touchUsers(trx, activity);
         if (disconnected.length > 0) await deleteUsers(trx, disconnected);
         await store!.publish?.(trx, { connected, activity, disconnected });
+        if (ended.length > 0) await insertSessions(trx, ended);
         return { connected, activity, disconnected };
       });
     } catch (error) {
+      for (const record of ended) this.#addEnded(record);
       for (const conn of touched) if (live.has(conn.user.sessionId)) this.touch(conn);
       if (this.#degradedReason === undefined) {
         this.#enterDegraded(error);
@@ -268,6 +307,10 @@ export class RecordWriter {
       { inserted: change.connected.length, deleted: change.disconnected.length, touched: change.activity.length },
       'database recovered; table resynchronised with the live set',
     );
+    if (this.#endedDropped > 0) {
+      this.#options.logger.warn({ count: this.#endedDropped }, 'history rows lost during the outage');
+      this.#endedDropped = 0;
+    }
     this.#options.onRecovered();
     this.#options.onCommitted(change);
   }

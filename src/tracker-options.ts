@@ -35,10 +35,19 @@ export interface TrackerOptions {
   authFailureLimit?: number;
   authCooldownMs?: number;
   logger?: Logger;
+  /** Bearer token required by GET /metrics; undefined leaves it open. */
+  metricsToken?: string;
+  /** Ended sessions older than this many days are pruned from history. */
+  historyRetentionDays?: number;
+  historyPruneIntervalMs?: number;
+  /** Log every query (SQL text and duration, never parameters) on a database the tracker opens. */
+  logQueries?: boolean;
+  /** Log queries at least this slow at warn; 0 turns it off. */
+  slowQueryMs?: number;
 }
 
-export type ResolvedOptions = Required<Omit<TrackerOptions, 'db' | 'databasePath' | 'allowedOrigins'>> &
-  Pick<TrackerOptions, 'db' | 'databasePath'> & { allowedOrigins: ReadonlySet<string> | undefined };
+export type ResolvedOptions = Required<Omit<TrackerOptions, 'db' | 'databasePath' | 'allowedOrigins' | 'metricsToken'>> &
+  Pick<TrackerOptions, 'db' | 'databasePath' | 'metricsToken'> & { allowedOrigins: ReadonlySet<string> | undefined };
 
 const INTEGER_LIMITS = {
   touchFlushMs: [10, 60_000],
@@ -53,6 +62,9 @@ const INTEGER_LIMITS = {
   adminMaxBufferedBytes: [1024, 1024 * 1024 * 1024],
   authFailureLimit: [1, 1000],
   authCooldownMs: [0, 86_400_000],
+  historyRetentionDays: [1, 36_500],
+  historyPruneIntervalMs: [10, 86_400_000],
+  slowQueryMs: [0, 3_600_000],
 } as const;
 
 export function resolveOptions(options: TrackerOptions): ResolvedOptions {
@@ -72,6 +84,10 @@ export function resolveOptions(options: TrackerOptions): ResolvedOptions {
     authFailureLimit: Defaults.authFailureLimit,
     authCooldownMs: Defaults.authCooldownMs,
     logger: silentLogger(),
+    historyRetentionDays: Defaults.historyRetentionDays,
+    historyPruneIntervalMs: Defaults.historyPruneIntervalMs,
+    logQueries: false,
+    slowQueryMs: Defaults.slowQueryMs,
     ...stripUndefined(options),
   } as ResolvedOptions & { allowedOrigins: unknown };
 
@@ -88,6 +104,13 @@ export function resolveOptions(options: TrackerOptions): ResolvedOptions {
   if (resolved.adminToken.length < MIN_TOKEN_LENGTH) {
     throw new RangeError(`createTracker: \`adminToken\` must be at least ${MIN_TOKEN_LENGTH} characters`);
   }
+  if (resolved.metricsToken !== undefined) {
+    if (typeof resolved.metricsToken !== 'string') throw new TypeError('createTracker: `metricsToken` must be a string');
+    if (resolved.metricsToken.length < MIN_TOKEN_LENGTH) {
+      throw new RangeError(`createTracker: \`metricsToken\` must be at least ${MIN_TOKEN_LENGTH} characters`);
+    }
+  }
+  if (typeof resolved.logQueries !== 'boolean') throw new TypeError('createTracker: `logQueries` must be a boolean');
   if (!SchemaMode.includes(resolved.schemaMode)) {
     throw new RangeError(`createTracker: \`schemaMode\` must be one of ${SchemaMode.join(', ')}`);
   }

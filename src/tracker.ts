@@ -11,15 +11,20 @@ import { WebSocketServer } from 'ws';
 import { AdminChannel, type AdminSession } from './admin-channel.js';
 import { AuthThrottle } from './auth.js';
 import { closeClientConnection, sendWelcome } from './client-connection.js';
-import { CloseCode, CloseReason, Defaults, TrackerEvent } from './constants.js';
+import { CloseCode, CloseReason, Defaults, RecordedCloseCode, TrackerEvent } from './constants.js';
 import type { TrackerContext } from './context.js';
 import { loadDashboardFiles } from './dashboard-files.js';
 import { openSqlite, type Database } from './database.js';
+import { pruneSessions } from './history-repository.js';
 import { handleRequest } from './http-routes.js';
 import { LiveSet } from './live-set.js';
+import { createMetrics } from './metrics.js';
 import { prepareSchema } from './migrations.js';
+import { createQueryLog } from './query-log.js';
 import { RecordWriter, type CommittedChange } from './record-writer.js';
-import { deleteAllUsers, listActiveUsers } from './repository.js';
+import { MultiNodeHub, nodeStore } from './multi-node.js';
+import { clientConfig, openPostgres, postgresOptions } from './postgres.js';
+import { deleteAllUsers, deleteUsersOfNode, listActiveUsers } from './repository.js';
 import { resolveOptions, type TrackerOptions } from './tracker-options.js';
 import type { Touch, User } from './types.js';
 import { handleUpgrade } from './upgrade-handler.js';
@@ -48,6 +53,8 @@ export interface Tracker extends EventEmitter<TrackerEvents> {
   /** Why database writes are failing, or undefined when healthy. */
   readonly degradedReason: string | undefined;
   readonly db: Database;
+  /** This tracker's node id, written on the rows it owns. */
+  readonly nodeId: string;
 }
 
 export function createTracker(options: TrackerOptions): Tracker {
@@ -57,7 +64,11 @@ export function createTracker(options: TrackerOptions): Tracker {
 class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
   readonly #ctx: TrackerContext;
   readonly #ownsDb: boolean;
+  /** Set on PostgreSQL (`databaseUrl`): heartbeat, reaping and cross-node events. */
+  readonly #multi: MultiNodeHub | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
+  #pruneTimer: NodeJS.Timeout | undefined;
+  #pruning: Promise<void> | undefined;
   #started = false;
   #stopping: Promise<void> | undefined;
   readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -72,9 +83,24 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
     super();
     const resolved = resolveOptions(options);
     this.#ownsDb = resolved.db === undefined;
-    const db = resolved.db ?? openSqlite({ path: resolved.databasePath! });
-    const live = new LiveSet();
     const logger = resolved.logger;
+    // Gauges read the live state at scrape time, through the context.
+    const metrics = createMetrics({ connections: () => this.#ctx.live.size, admins: () => this.#ctx.admins.audienceSize });
+    // Query logging and query metrics need Kysely's log hook, so they cover
+    // only a database the tracker opens itself.
+    const log = createQueryLog({
+      logger,
+      logQueries: resolved.logQueries,
+      slowQueryMs: resolved.slowQueryMs,
+      onQuery: metrics.observeQuery,
+      onError: metrics.queryFailed,
+    });
+    const db = resolved.db ??
+      (resolved.databaseUrl !== undefined
+        ? openPostgres({ ...postgresOptions({ ...resolved, databaseUrl: resolved.databaseUrl }), log })
+        : openSqlite({ path: resolved.databasePath!, log }));
+    const multiNode = resolved.db === undefined && resolved.databaseUrl !== undefined;
+    const live = new LiveSet();
     const throttle = new AuthThrottle(resolved.authFailureLimit, resolved.authCooldownMs);
     const writer = new RecordWriter({
       db,
@@ -85,6 +111,8 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       onUnrecorded: (sessionIds) => this.#welcome(sessionIds),
       onDegraded: (reason) => this.emit(TrackerEvent.DEGRADED, reason),
       onRecovered: () => this.emit(TrackerEvent.RECOVERED),
+      store: nodeStore(resolved.nodeId, multiNode),
+      metrics,
     });
     const admins = new AdminChannel({
       token: resolved.adminToken,
@@ -95,6 +123,21 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       subscribe: (admin) => this.#subscribe(admin),
       kick: (sessionId) => this.kick(sessionId),
     });
+    this.#multi = multiNode
+      ? new MultiNodeHub({
+          db,
+          nodeId: resolved.nodeId,
+          heartbeatMs: resolved.nodeHeartbeatMs,
+          ttlMs: resolved.nodeTtlMs,
+          listenerConfig: {
+            ...clientConfig(postgresOptions({ ...resolved, databaseUrl: resolved.databaseUrl! })),
+            application_name: `roster-listener:${resolved.nodeId}`,
+          },
+          logger,
+          admins,
+          resync: () => void writer.resync().catch(() => {}),
+        })
+      : undefined;
     const wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -114,6 +157,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       logger,
       maxMessagesPerSecond: resolved.maxMessagesPerSecond,
       dashboard: loadDashboardFiles(),
+      metrics,
       startedAt: Date.now(),
       stopping: false,
     };
@@ -135,17 +179,32 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
     return this.#ctx.db;
   }
 
+  get nodeId(): string {
+    return this.#ctx.options.nodeId;
+  }
+
   async start(): Promise<void> {
     if (this.#started) throw new Error('tracker already started');
     this.#started = true;
     const { db, logger, options, writer } = this.#ctx;
+    logger.info({ owned: this.#ownsDb, ...(this.#ownsDb ? { path: options.databasePath } : {}) }, 'database opened');
     const applied = await prepareSchema(db, options.schemaMode);
     logger.info({ applied }, applied.length > 0 ? 'migrations applied' : 'schema up to date');
-    const stale = await deleteAllUsers(db);
-    logger.info({ count: stale }, 'stale rows removed');
+    if (this.#multi !== undefined) {
+      // LISTEN, register this node (clearing what a previous run with the
+      // same NODE_ID left), reap dead nodes, start the heartbeat.
+      await this.#multi.start();
+    } else {
+      // SQLite serves one node: every row already in the file is stale.
+      const stale = await deleteAllUsers(db);
+      logger.info({ count: stale }, 'stale rows removed');
+    }
     writer.start();
     this.#heartbeat = setInterval(() => this.#beat(), options.heartbeatMs);
     this.#heartbeat.unref();
+    this.#prune();
+    this.#pruneTimer = setInterval(() => this.#prune(), options.historyPruneIntervalMs);
+    this.#pruneTimer.unref();
     this.#ctx.startedAt = Date.now();
     options.server.on('upgrade', this.#onUpgrade);
   }
@@ -165,7 +224,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
     conn.socket.close(CloseCode.KICKED, CloseReason.KICKED);
     // Forget it now rather than after the peer's close frame: a peer that
     // never answers must not keep its row.
-    closeClientConnection(this.#ctx, conn);
+    closeClientConnection(this.#ctx, conn, { code: CloseCode.KICKED, reason: CloseReason.KICKED });
     return true;
   }
 
@@ -173,15 +232,15 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
     const { admins } = this.#ctx;
     for (const user of change.connected) {
       this.#welcome([user.sessionId]);
-      admins.broadcast({ type: 'connected', user });
+      if (this.#multi === undefined) admins.broadcast({ type: 'connected', user });
       this.emit(TrackerEvent.CONNECTED, user);
     }
     if (change.activity.length > 0) {
-      admins.broadcast({ type: 'activity', users: change.activity });
+      if (this.#multi === undefined) admins.broadcast({ type: 'activity', users: change.activity });
       this.emit(TrackerEvent.ACTIVITY, change.activity);
     }
     for (const sessionId of change.disconnected) {
-      admins.broadcast({ type: 'disconnected', sessionId });
+      if (this.#multi === undefined) admins.broadcast({ type: 'disconnected', sessionId });
       this.emit(TrackerEvent.DISCONNECTED, sessionId);
     }
   }
@@ -199,6 +258,11 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
    * arrives as an event after it: never both, never neither.
    */
   #subscribe(admin: AdminSession): void {
+    if (this.#multi !== undefined) {
+      // Several nodes: snapshot and events both come from the database.
+      this.#multi.subscribe(admin);
+      return;
+    }
     const { admins, db, logger, writer } = this.#ctx;
     writer
       .exclusive(async () => {
@@ -213,12 +277,29 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       });
   }
 
+  /** Delete history past its retention; one run at a time, failures only logged. */
+  #prune(): void {
+    if (this.#pruning !== undefined || this.#ctx.stopping) return;
+    const { db, logger, options } = this.#ctx;
+    const cutoff = new Date(Date.now() - options.historyRetentionDays * 86_400_000).toISOString();
+    this.#pruning = pruneSessions(db, cutoff)
+      .then(
+        (count) => {
+          if (count > 0) logger.info({ count, before: cutoff }, 'history pruned');
+        },
+        (error) => logger.warn({ err: error }, 'history prune failed; will retry'),
+      )
+      .finally(() => {
+        this.#pruning = undefined;
+      });
+  }
+
   /** One round: terminate whoever missed the last ping, ping the rest. */
   #beat(): void {
     for (const conn of this.#ctx.live.values()) {
       if (!conn.alive) {
         conn.socket.terminate();
-        closeClientConnection(this.#ctx, conn);
+        closeClientConnection(this.#ctx, conn, { code: RecordedCloseCode.ABNORMAL, reason: CloseReason.HEARTBEAT_TIMEOUT });
         continue;
       }
       conn.alive = false;
@@ -239,17 +320,28 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
     const sockets = [...live.values()].map((c) => c.socket).concat([...admins.sockets()].map((a) => a.socket));
     const closed = Promise.all(sockets.map((s) => (s.readyState === s.CLOSED ? undefined : new Promise((r) => s.once('close', r)))));
     for (const socket of sockets) socket.close(CloseCode.GOING_AWAY, CloseReason.SHUTDOWN);
+    // Forget the clients now, so their history rows (1001) are written by
+    // the flush below, in the same transaction as their deletes.
+    for (const conn of [...live.values()]) closeClientConnection(this.#ctx, conn, { code: CloseCode.GOING_AWAY, reason: CloseReason.SHUTDOWN });
+    clearInterval(this.#pruneTimer);
 
     if (this.#started) {
       await withDeadline(deadline, async () => {
         logger.info('shutdown: writing pending touches');
         await writer.flush();
         logger.info('shutdown: deleting this run\'s rows');
-        const removed = await writer.exclusive(() => deleteAllUsers(db));
+        // Only this node's rows: other nodes sharing the database keep theirs.
+        await this.#multi?.stopHeartbeat();
+        const multi = this.#multi;
+        const nodeId = options.nodeId;
+        const removed = await writer.exclusive(() =>
+          multi !== undefined ? multi.retire() : deleteUsersOfNode(db, nodeId).then((ids) => ids.length),
+        );
         logger.info({ count: removed }, 'shutdown: rows deleted');
       }).catch((error) => logger.error({ err: error }, 'shutdown: database steps failed'));
     }
     await writer.close();
+    await this.#multi?.stop();
 
     const finished = await withDeadline(deadline, () => closed).then(() => true, () => false);
     if (!finished) {
@@ -257,6 +349,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       for (const socket of sockets) socket.terminate();
     }
     for (const conn of [...live.values()]) closeClientConnection(this.#ctx, conn);
+    await this.#pruning;
     if (this.#ownsDb) {
       logger.info('shutdown: closing database');
       await db.destroy();

@@ -1,0 +1,39 @@
+/**
+ * How a client connection ended, and the history row that records it.
+ * The close code is the one ws reported for the peer's close, or the one
+ * the server sent when it ended the connection itself (4000 kick, 1008
+ * rate limit, 1001 shutdown, 1006 heartbeat termination).
+ */
+import { RecordedCloseCode } from './constants.js';
+import type { SessionRecord } from './history-repository.js';
+import type { LiveConnection } from './live-set.js';
+
+export interface ConnectionEnd {
+  code: number;
+  reason: string;
+}
+
+/** For callers that do not know: ended without a close frame. */
+export const UNKNOWN_END: ConnectionEnd = Object.freeze({ code: RecordedCloseCode.ABNORMAL, reason: '' });
+
+/** A close frame's reason is at most 123 bytes; anything longer is not from ws. */
+const MAX_REASON_LENGTH = 123;
+
+export function toSessionRecord(conn: LiveConnection, end: ConnectionEnd, endedMs: number): SessionRecord {
+  const { user } = conn;
+  const connectedMs = Date.parse(user.connectedAt);
+  return {
+    id: user.id,
+    sessionId: user.sessionId,
+    user: user.metadata.user ?? null,
+    remoteAddress: user.metadata.remoteAddress,
+    userAgent: user.metadata.userAgent,
+    connectedAt: user.connectedAt,
+    disconnectedAt: new Date(endedMs).toISOString(),
+    durationMs: Math.max(0, endedMs - connectedMs),
+    closeCode: end.code,
+    closeReason: end.reason.slice(0, MAX_REASON_LENGTH),
+    messages: conn.messages,
+    bytesIn: conn.bytesIn,
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * GET /metrics, GET /history and GET /history/stats. http-routes.ts routes
+ * here after checking the method and the bearer token.
+ */
+import type { ServerResponse } from 'node:http';
+import { HistoryLimits } from './constants.js';
+import type { TrackerContext } from './context.js';
+import { listSessions, sessionStats, type HistoryCursor } from './history-repository.js';
+import { sendError, sendJson } from './http-util.js';
+
+export async function serveMetrics(ctx: TrackerContext, res: ServerResponse): Promise<void> {
+  try {
+    const body = await ctx.metrics.render();
+    res.writeHead(200, { 'content-type': ctx.metrics.contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+    res.end(body);
+  } catch (error) {
+    ctx.logger.error({ err: error }, 'metrics collection failed');
+    sendError(res, 500, 'metrics unavailable');
+  }
+}
+
+/** `?limit=&before=&user=` → `{"sessions":[…],"next":cursor|null}`, newest first. */
+export async function serveHistory(ctx: TrackerContext, url: URL, res: ServerResponse): Promise<void> {
+  const params = url.searchParams;
+  const limitText = params.get('limit');
+  const limit = limitText === null ? HistoryLimits.defaultPage : /^\d{1,7}$/.test(limitText) ? Number(limitText) : NaN;
+  if (!(limit >= 1 && limit <= HistoryLimits.maxPage)) {
+    sendError(res, 400, `limit must be 1..${HistoryLimits.maxPage}`);
+    return;
+  }
+  const beforeText = params.get('before');
+  const before = beforeText === null ? undefined : parseCursor(beforeText);
+  if (before === null) {
+    sendError(res, 400, 'before must be a cursor from `next` or an ISO-8601 time');
+    return;
+  }
+  const user = params.get('user') ?? undefined;
+  if (user !== undefined && (user === '' || user.length > HistoryLimits.maxUserLength)) {
+    sendError(res, 400, `user must be 1..${HistoryLimits.maxUserLength} characters`);
+    return;
+  }
+  try {
+    const sessions = await listSessions(ctx.db, { limit, before, user });
+    const last = sessions.at(-1);
+    const next = sessions.length === limit && last ? encodeCursor({ disconnectedAt: last.disconnectedAt, id: last.id }) : null;
+    sendJson(res, 200, { sessions, next });
+  } catch (error) {
+    ctx.logger.error({ err: error }, 'history query failed');
+    sendError(res, 503, 'database unavailable');
+  }
+}
+
+/** Session counts and the median session length over the last hour. */
+export async function serveHistoryStats(ctx: TrackerContext, res: ServerResponse): Promise<void> {
+  const now = Date.now();
+  const since = new Date(now - HistoryLimits.statsWindowMs).toISOString();
+  let liveStarted = 0;
+  for (const conn of ctx.live.values()) if (conn.user.connectedAt >= since) liveStarted++;
+  try {
+    const stats = await sessionStats(ctx.db, since);
+    sendJson(res, 200, {
+      since,
+      windowSeconds: HistoryLimits.statsWindowMs / 1000,
+      /** Sessions that ended in the window (from history). */
+      ended: stats.ended,
+      /** Sessions that started in the window: ended ones plus those still live. */
+      started: stats.startedAndEnded + liveStarted,
+      live: ctx.live.size,
+      medianDurationMs: stats.medianDurationMs,
+    });
+  } catch (error) {
+    ctx.logger.error({ err: error }, 'history stats query failed');
+    sendError(res, 503, 'database unavailable');
+  }
+}
+
+export function encodeCursor(cursor: Required<HistoryCursor>): string {
+  return Buffer.from(`${cursor.disconnectedAt}|${cursor.id}`).toString('base64url');
+}
+
+/** A cursor from `next`, or a plain ISO-8601 time; null when it is neither. */
+export function parseCursor(text: string): HistoryCursor | undefined | null {
+  if (text.length > 200) return null;
+  const time = isoTime(text);
+  if (time !== undefined) return { disconnectedAt: time };
+  const decoded = Buffer.from(text, 'base64url').toString('utf8');
+  const bar = decoded.indexOf('|');
+  if (bar === -1) return null;
+  const disconnectedAt = isoTime(decoded.slice(0, bar));
+  const id = decoded.slice(bar + 1);
+  if (disconnectedAt === undefined || !/^[0-9a-f-]{1,64}$/i.test(id)) return null;
+  return { disconnectedAt, id };
+}
+
+/** Normalised to the stored form (toISOString), so text comparison orders correctly on SQLite. */
+function isoTime(text: string): string | undefined {
+  if (!/^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:\d{2})$/.test(text)) return undefined;
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+}
