@@ -25,26 +25,27 @@ const HELP = `Usage: npm run bench -- [options]
   --sources K         loopback source addresses 127.0.0.1..K rotated over (default 8)
   --only a,b          run only these scenario ids (${scenarios.map((s) => s.id).join(', ')}, dashboard)
   --skip a,b          skip these scenario ids
-  --profile           run the tracker with --cpu-prof, profiles in bench/results/profiles`;
+  --profile           run the tracker with --cpu-prof, profiles in bench/results/profiles
+  --profile-all       the same for every server and load process`;
 
 interface Flags {
   config: BenchConfig;
   only: Set<string> | undefined;
   skip: Set<string>;
-  profile: boolean;
+  profile: 'tracker' | 'all' | undefined;
 }
 
 function parseFlags(argv: string[]): Flags {
   const values = new Map<string, string>();
-  let profile = false;
+  let profile: Flags['profile'];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--help' || arg === '-h') {
       console.log(HELP);
       process.exit(0);
     }
-    if (arg === '--profile') {
-      profile = true;
+    if (arg === '--profile' || arg === '--profile-all') {
+      profile = arg === '--profile' ? 'tracker' : 'all';
       continue;
     }
     const eq = arg.indexOf('=');
@@ -93,13 +94,13 @@ const profileDir = fileURLToPath(new URL('../../bench/results/profiles', import.
 type Samples = Map<string, { metric: Metric; values: Record<ServerKind, number[]> }>;
 
 async function runRound(scenario: Scenario, kind: ServerKind, flags: Flags, samples: Samples, notes: string[]): Promise<void> {
-  const execArgv = ['--expose-gc'];
-  if (flags.profile && kind === 'tracker') {
+  const profiled = (who: string) => {
+    if (flags.profile === undefined || (flags.profile === 'tracker' && who !== 'tracker')) return [];
     mkdirSync(profileDir, { recursive: true });
-    execArgv.push('--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${scenario.id}-${Date.now()}.cpuprofile`);
-  }
-  const server = new Child(here(`./server-${kind}.js`), [], execArgv);
-  const loads = [new Child(here('./load.js'))];
+    return ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${scenario.id}-${who}-${Date.now()}.cpuprofile`];
+  };
+  const server = new Child(here(`./server-${kind}.js`), [], ['--expose-gc', ...profiled(kind)]);
+  const loads = [new Child(here('./load.js'), [], profiled(`load-vs-${kind}`))];
   let timer: NodeJS.Timeout | undefined;
   try {
     const { port } = await server.ready();
@@ -110,7 +111,7 @@ async function runRound(scenario: Scenario, kind: ServerKind, flags: Flags, samp
       server,
       load: loads[0]!,
       async extraLoad() {
-        const load = new Child(here('./load.js'));
+        const load = new Child(here('./load.js'), [], profiled(`load${loads.length}-vs-${kind}`));
         loads.push(load);
         await load.ready();
         return load;

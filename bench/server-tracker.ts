@@ -12,6 +12,33 @@ import { BENCH_TOKEN, DrainWatch, runBenchServer } from './lib/server-common.js'
 
 const options = JSON.parse(process.argv[2] ?? '{}') as { touchFlushMs?: number };
 
+/**
+ * Counts commits by the events they produce: the events of one commit are
+ * emitted synchronously together, so a new microtask turn means a new batch.
+ */
+class BatchCounter {
+  #events: Record<string, number> = {};
+  #batches: Record<string, number> = {};
+  #open = new Set<string>();
+
+  count(kind: string): void {
+    this.#events[kind] = (this.#events[kind] ?? 0) + 1;
+    if (this.#open.has(kind)) return;
+    this.#open.add(kind);
+    this.#batches[kind] = (this.#batches[kind] ?? 0) + 1;
+    queueMicrotask(() => this.#open.delete(kind));
+  }
+
+  /** Events and commits per kind since the last call. */
+  take(): Record<string, { events: number; commits: number }> {
+    const out: Record<string, { events: number; commits: number }> = {};
+    for (const kind of Object.keys(this.#events)) out[kind] = { events: this.#events[kind]!, commits: this.#batches[kind]! };
+    this.#events = {};
+    this.#batches = {};
+    return out;
+  }
+}
+
 await runBenchServer(async (server) => {
   const dir = mkdtempSync(join(tmpdir(), 'roster-bench-'));
   const tracker = createTracker({
@@ -26,15 +53,23 @@ await runBenchServer(async (server) => {
   });
   await tracker.start();
   const rows = new DrainWatch();
+  const batches = new BatchCounter();
   // Events come after the commit: `disconnected` means the row is gone.
-  tracker.on('connected', () => rows.up());
-  tracker.on('disconnected', () => rows.down());
+  tracker.on('connected', () => {
+    rows.up();
+    batches.count('connected');
+  });
+  tracker.on('disconnected', () => {
+    rows.down();
+    batches.count('disconnected');
+  });
   return {
     handlers: {
       armDrain: () => rows.arm(),
       waitDrain: () => rows.wait(),
       rows: () => countActiveUsers(tracker.db),
       held: () => ({ live: tracker.connections, rows: rows.held }),
+      batches: () => batches.take(),
     },
     onRequest(req, res) {
       if (!tracker.handleRequest(req, res)) {

@@ -83,3 +83,10 @@ export async function connectAll(ctx: RoundContext, n: number): Promise<{ ms: nu
   if (result.ok !== n) throw new Error(`connected ${result.ok}/${n}: ${JSON.stringify(result.errors)}`);
   return result;
 }
+
+/** Tracker only: how many rows each commit carried (events per batch of events). */
+export async function rowsPerCommit(ctx: RoundContext, kind: 'connected' | 'disconnected'): Promise<Metric> {
+  const batches = await ctx.server.call('batches');
+  const b = batches[kind] ?? { events: 0, commits: 0 };
+  return { name: `rows per commit (${kind})`, unit: 'rows', value: b.commits ? b.events / b.commits : NaN, better: 'higher' };
+}

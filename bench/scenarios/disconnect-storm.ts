@@ -4,7 +4,7 @@
  * last `disconnected` event, emitted after the DELETE committed: the rows
  * are gone (and checked with a COUNT afterwards).
  */
-import { connectAll, type Scenario } from '../lib/scenario.js';
+import { connectAll, rowsPerCommit, type Metric, type Scenario } from '../lib/scenario.js';
 import { wallMs } from '../lib/stats.js';
 
 export const disconnectStorm: Scenario = {
@@ -16,6 +16,7 @@ export const disconnectStorm: Scenario = {
   async run(ctx) {
     const n = ctx.config.n;
     await connectAll(ctx, n);
+    if (ctx.kind === 'tracker') await ctx.server.call('batches');
     const { held } = await ctx.server.call('armDrain');
     if (held !== n) throw new Error(`server holds ${held}, expected ${n}`);
     const started = wallMs();
@@ -23,6 +24,8 @@ export const disconnectStorm: Scenario = {
     const drainedAt: number = await ctx.server.call('waitDrain');
     const rows: number = await ctx.server.call('rows');
     if (rows !== 0) throw new Error(`${rows} rows left after the disconnect storm`);
-    return [{ name: 'closes/s', unit: '/s', value: (n / (drainedAt - started)) * 1000, better: 'higher', target: { label: '≥ 0.95× bare', minRatio: 0.95 } }];
+    const metrics: Metric[] = [{ name: 'closes/s', unit: '/s', value: (n / (drainedAt - started)) * 1000, better: 'higher', target: { label: '≥ 0.95× bare', minRatio: 0.95 } }];
+    if (ctx.kind === 'tracker') metrics.push(await rowsPerCommit(ctx, 'disconnected'));
+    return metrics;
   },
 };
