@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /**
  * `npm run db:migrate -- <latest|up|down|status>` against the configured
- * database (DATABASE_PATH). Prints what it did; exits non-zero on failure.
+ * database: DATABASE_URL (PostgreSQL) when set, else DATABASE_PATH.
+ * Prints what it did; exits non-zero on failure (2 for bad settings).
  */
 import type { MigrationResultSet } from 'kysely';
-import { ConfigError, loadConfig } from './config.js';
-import { openSqlite } from './database.js';
+import { ConfigError, loadConfig, type ServerConfig } from './config.js';
+import { openDatabase, redactUrl } from './postgres.js';
 import { createMigrator } from './migrations.js';
 
 const COMMANDS = ['latest', 'up', 'down', 'status'] as const;
@@ -13,23 +14,24 @@ const COMMANDS = ['latest', 'up', 'down', 'status'] as const;
 async function main(): Promise<number> {
   const [command, ...rest] = process.argv.slice(2);
   if (!COMMANDS.includes(command as (typeof COMMANDS)[number])) {
-    process.stderr.write(`usage: npm run db:migrate -- <${COMMANDS.join('|')}> [--database-path FILE]\n`);
+    process.stderr.write(`usage: npm run db:migrate -- <${COMMANDS.join('|')}> [--database-path FILE | --database-url URL]\n`);
     return 2;
   }
-  let databasePath: string;
+  let config: ServerConfig;
   try {
-    databasePath = loadConfig(process.env, rest).databasePath;
+    config = loadConfig(process.env, rest);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`db:migrate: ${error.message}\n`);
     return 2;
   }
-  const db = openSqlite({ path: databasePath });
+  const db = openDatabase(config);
+  const where = config.databaseUrl !== undefined ? redactUrl(config.databaseUrl) : config.databasePath;
   try {
     const migrator = createMigrator(db);
     if (command === 'status') {
       const migrations = await migrator.getMigrations();
-      process.stdout.write(`database: ${databasePath}\n`);
+      process.stdout.write(`database: ${where}\n`);
       for (const m of migrations) {
         process.stdout.write(`  ${m.executedAt ? 'applied ' + m.executedAt.toISOString() : 'pending'.padEnd(32)}  ${m.name}\n`);
       }

@@ -30,7 +30,7 @@ import type { Database } from './database.js';
 import type { Logger } from './logger.js';
 import { NodeRegistry } from './node-registry.js';
 import { PgListener, PgSnapshot, publishChange, type RemoteChange } from './pg-events.js';
-import type { RowStore } from './record-writer.js';
+import type { CommittedChange, RowStore } from './record-writer.js';
 import { getUserBySessionId, listActiveUsers, listSessionIdsOfNode } from './repository.js';
 import type { User } from './types.js';
 
@@ -56,8 +56,6 @@ export class MultiNodeHub {
   readonly #options: MultiNodeOptions;
   readonly #registry: NodeRegistry;
   readonly #listener: PgListener;
-  /** The writer's view of storage: this node's rows, and NOTIFY per commit. */
-  readonly store: RowStore;
   /** Admins waiting for their snapshot, with the changes delivered meanwhile. */
   readonly #pending = new Map<AdminSession, RemoteChange[]>();
   /** Admins that arrived while the listener was down. */
@@ -71,11 +69,6 @@ export class MultiNodeHub {
   constructor(options: MultiNodeOptions) {
     this.#options = options;
     const { db, nodeId, logger } = options;
-    this.store = {
-      nodeId,
-      listOwnSessionIds: (trx) => listSessionIdsOfNode(trx, nodeId),
-      publish: (trx, change) => publishChange(trx, change, nodeId),
-    };
     this.#registry = new NodeRegistry({
       db,
       nodeId,
@@ -205,6 +198,18 @@ export class MultiNodeHub {
         return { snapshot: new PgSnapshot(rows[0]!.snap), users };
       });
   }
+}
+
+/**
+ * The writer's view of storage for node `nodeId`: only its own rows, and
+ * (with several nodes) a NOTIFY of every change inside its transaction.
+ */
+export function nodeStore(nodeId: string, multiNode: boolean): RowStore {
+  return {
+    nodeId,
+    listOwnSessionIds: (db) => listSessionIdsOfNode(db, nodeId),
+    ...(multiNode ? { publish: (trx: Database, change: CommittedChange) => publishChange(trx, change, nodeId) } : {}),
+  };
 }
 
 /** The admin messages for one change, in the order a local commit sends them. */

@@ -4,7 +4,7 @@
  * values come back as ISO-8601 strings, so the repository hands out the
  * same shapes on both dialects.
  */
-import { Kysely, PostgresAdapter, PostgresDialect } from 'kysely';
+import { Kysely, PostgresAdapter, PostgresDialect, type KyselyConfig } from 'kysely';
 import pg from 'pg';
 import type { DB } from '../db/types.js';
 import { openSqlite, type Database } from './database.js';
@@ -19,9 +19,38 @@ export interface PostgresOptions {
   statementTimeoutMs: number;
   /** Shown in pg_stat_activity. */
   applicationName?: string;
+  /** Kysely's query log hook. */
+  log?: KyselyConfig['log'];
 }
 
-export type DatabaseConfig = { databaseUrl: string } & Omit<PostgresOptions, 'url'> | { databasePath: string };
+/** The tracker's (or the CLI's) settings as pool options. */
+export function postgresOptions(o: {
+  databaseUrl: string;
+  poolSize: number;
+  dbConnectTimeoutMs: number;
+  dbIdleTimeoutMs: number;
+  dbStatementTimeoutMs: number;
+  nodeId?: string;
+}): PostgresOptions {
+  return {
+    url: o.databaseUrl,
+    poolSize: o.poolSize,
+    connectTimeoutMs: o.dbConnectTimeoutMs,
+    idleTimeoutMs: o.dbIdleTimeoutMs,
+    statementTimeoutMs: o.dbStatementTimeoutMs,
+    applicationName: o.nodeId === undefined ? 'roster' : `roster:${o.nodeId}`,
+  };
+}
+
+/** The subset of the server configuration that picks and opens the database. */
+export interface DatabaseConfig {
+  databasePath: string;
+  databaseUrl?: string | undefined;
+  poolSize: number;
+  dbConnectTimeoutMs: number;
+  dbIdleTimeoutMs: number;
+  dbStatementTimeoutMs: number;
+}
 
 const TIMESTAMPTZ_OID = 1184;
 const TIMESTAMP_OID = 1114;
@@ -92,12 +121,12 @@ export function openPostgres(options: PostgresOptions): Database {
   // An idle client that loses its server emits on the pool; without a
   // listener Node would crash. The next query reports the failure instead.
   pool.on('error', () => {});
-  return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  return new Kysely<DB>({ dialect: new PostgresDialect({ pool }), ...(options.log ? { log: options.log } : {}) });
 }
 
-/** SQLite for a path, PostgreSQL for a URL. */
+/** PostgreSQL when a URL is set, else the SQLite file. */
 export function openDatabase(config: DatabaseConfig): Database {
-  if ('databaseUrl' in config) return openPostgres({ ...config, url: config.databaseUrl });
+  if (config.databaseUrl !== undefined) return openPostgres(postgresOptions({ ...config, databaseUrl: config.databaseUrl }));
   return openSqlite({ path: config.databasePath });
 }
 

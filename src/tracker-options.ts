@@ -5,10 +5,12 @@
  */
 import type { Server } from 'node:http';
 import { MIN_TOKEN_LENGTH } from './config.js';
-import { Defaults, SchemaMode } from './constants.js';
+import { randomUUID } from 'node:crypto';
+import { Defaults, MultiNode, NodeDefaults, SchemaMode } from './constants.js';
 import type { Database } from './database.js';
 import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
+import { validateDatabaseUrl } from './postgres.js';
 
 export interface TrackerOptions {
   /** The HTTP server whose upgrades the tracker handles. Required. */
@@ -35,6 +37,21 @@ export interface TrackerOptions {
   authFailureLimit?: number;
   authCooldownMs?: number;
   logger?: Logger;
+  /**
+   * postgres:// URL: the tracker opens a pool (closed on stop) and runs as
+   * one node of several sharing that database. Instead of `db`/`databasePath`.
+   */
+  databaseUrl?: string;
+  poolSize?: number;
+  dbConnectTimeoutMs?: number;
+  dbIdleTimeoutMs?: number;
+  /** Per-statement limit on PostgreSQL; 0 for none. */
+  dbStatementTimeoutMs?: number;
+  /** This node's id, written on the rows it owns; default random per tracker. */
+  nodeId?: string;
+  nodeHeartbeatMs?: number;
+  /** A node not seen for this long is declared dead and its rows deleted. */
+  nodeTtlMs?: number;
   /** Bearer token required by GET /metrics; undefined leaves it open. */
   metricsToken?: string;
   /** Ended sessions older than this many days are pruned from history. */
@@ -46,8 +63,8 @@ export interface TrackerOptions {
   slowQueryMs?: number;
 }
 
-export type ResolvedOptions = Required<Omit<TrackerOptions, 'db' | 'databasePath' | 'allowedOrigins' | 'metricsToken'>> &
-  Pick<TrackerOptions, 'db' | 'databasePath' | 'metricsToken'> & { allowedOrigins: ReadonlySet<string> | undefined };
+export type ResolvedOptions = Required<Omit<TrackerOptions, 'db' | 'databasePath' | 'databaseUrl' | 'allowedOrigins' | 'metricsToken'>> &
+  Pick<TrackerOptions, 'db' | 'databasePath' | 'databaseUrl' | 'metricsToken'> & { allowedOrigins: ReadonlySet<string> | undefined };
 
 const INTEGER_LIMITS = {
   touchFlushMs: [10, 60_000],
@@ -62,6 +79,12 @@ const INTEGER_LIMITS = {
   adminMaxBufferedBytes: [1024, 1024 * 1024 * 1024],
   authFailureLimit: [1, 1000],
   authCooldownMs: [0, 86_400_000],
+  poolSize: [1, 1000],
+  dbConnectTimeoutMs: [100, 600_000],
+  dbIdleTimeoutMs: [100, 86_400_000],
+  dbStatementTimeoutMs: [0, 86_400_000],
+  nodeHeartbeatMs: [50, 3_600_000],
+  nodeTtlMs: [100, 86_400_000],
   historyRetentionDays: [1, 36_500],
   historyPruneIntervalMs: [10, 86_400_000],
   slowQueryMs: [0, 3_600_000],
@@ -84,6 +107,8 @@ export function resolveOptions(options: TrackerOptions): ResolvedOptions {
     authFailureLimit: Defaults.authFailureLimit,
     authCooldownMs: Defaults.authCooldownMs,
     logger: silentLogger(),
+    ...NodeDefaults,
+    nodeId: randomUUID(),
     historyRetentionDays: Defaults.historyRetentionDays,
     historyPruneIntervalMs: Defaults.historyPruneIntervalMs,
     logQueries: false,
@@ -94,8 +119,16 @@ export function resolveOptions(options: TrackerOptions): ResolvedOptions {
   if (!resolved.server || typeof resolved.server.on !== 'function') {
     throw new TypeError('createTracker: `server` must be an http.Server');
   }
-  if ((resolved.db === undefined) === (resolved.databasePath === undefined)) {
-    throw new TypeError('createTracker: give exactly one of `db` or `databasePath`');
+  const sources = [resolved.db, resolved.databasePath, resolved.databaseUrl].filter((s) => s !== undefined).length;
+  if (sources !== 1) {
+    throw new TypeError('createTracker: give exactly one of `db`, `databasePath` or `databaseUrl`');
+  }
+  if (resolved.databaseUrl !== undefined) {
+    if (typeof resolved.databaseUrl !== 'string') throw new TypeError('createTracker: `databaseUrl` must be a string');
+    validateDatabaseUrl(resolved.databaseUrl);
+  }
+  if (typeof resolved.nodeId !== 'string' || !MultiNode.nodeIdPattern.test(resolved.nodeId)) {
+    throw new RangeError('createTracker: `nodeId` must be 1-64 letters, digits, dots, dashes or underscores');
   }
   if (resolved.databasePath !== undefined && typeof resolved.databasePath !== 'string') {
     throw new TypeError('createTracker: `databasePath` must be a string');
@@ -118,6 +151,9 @@ export function resolveOptions(options: TrackerOptions): ResolvedOptions {
     const value = (resolved as unknown as Record<string, unknown>)[key];
     if (typeof value !== 'number' || !Number.isInteger(value)) throw new TypeError(`createTracker: \`${key}\` must be an integer`);
     if (value < min || value > max) throw new RangeError(`createTracker: \`${key}\` must be between ${min} and ${max}`);
+  }
+  if (resolved.nodeTtlMs <= resolved.nodeHeartbeatMs) {
+    throw new RangeError('createTracker: `nodeTtlMs` must be greater than `nodeHeartbeatMs`');
   }
   const origins = options.allowedOrigins;
   if (origins !== undefined && (!Array.isArray(origins) || origins.some((o) => typeof o !== 'string'))) {

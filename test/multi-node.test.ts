@@ -1,0 +1,297 @@
+/**
+ * Several tracker nodes on one real PostgreSQL (started by this file):
+ * one view for every admin, cross-node events, dead nodes reaped, restart
+ * with the same NODE_ID, listener loss and recovery, graceful stop.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { startCli } from './helpers/cli.js';
+import { startPostgres, type TestPostgres } from './helpers/postgres.js';
+import { startTracker, TOKEN, type TestTracker } from './helpers/tracker.js';
+import { connect, connectAdmin, connectClient, waitFor, type TestClient } from './helpers/ws-client.js';
+
+const multi = suite('multi-node on PostgreSQL');
+
+let pg: TestPostgres;
+let dbCount = 0;
+
+multi.before(async () => {
+  pg = await startPostgres();
+});
+
+multi.after(async () => {
+  await pg.stop();
+});
+
+/** A fresh database per test, so tests do not see each other's rows. */
+async function freshDatabase(): Promise<string> {
+  return pg.createDatabase(`multi_${++dbCount}`);
+}
+
+function startNode(databaseUrl: string, nodeId: string, extra: Record<string, unknown> = {}): Promise<TestTracker> {
+  return startTracker({ databaseUrl, nodeId, nodeHeartbeatMs: 200, nodeTtlMs: 1000, ...extra });
+}
+
+/**
+ * Follow an admin stream as a client would: the latest snapshot replaces
+ * the list, then events apply on top. Any duplicate connect or unknown
+ * disconnect is recorded as an anomaly.
+ */
+function follow(admin: TestClient): { users: Map<string, any>; anomalies: string[] } {
+  const users = new Map<string, any>();
+  const anomalies: string[] = [];
+  const apply = (m: any) => {
+    if (m.type === 'snapshot') {
+      users.clear();
+      for (const u of m.users) users.set(u.sessionId, u);
+    } else if (m.type === 'connected') {
+      if (users.has(m.user.sessionId)) anomalies.push(`duplicate connected ${m.user.sessionId}`);
+      users.set(m.user.sessionId, m.user);
+    } else if (m.type === 'disconnected') {
+      if (!users.delete(m.sessionId)) anomalies.push(`disconnected for unknown ${m.sessionId}`);
+    } else if (m.type === 'activity') {
+      for (const t of m.users) {
+        const u = users.get(t.sessionId);
+        if (u) u.lastActiveAt = t.lastActiveAt;
+      }
+    }
+  };
+  for (const m of admin.inbox) apply(m);
+  admin.ws.on('message', (data) => apply(JSON.parse(data.toString())));
+  return { users, anomalies };
+}
+
+async function activeSessionIds(node: TestTracker): Promise<string[]> {
+  const res = await fetch(node.httpUrl('/active-users'), { headers: { authorization: `Bearer ${TOKEN}` } });
+  assert.is(res.status, 200);
+  const body = (await res.json()) as { count: number; users: { sessionId: string }[] };
+  return body.users.map((u) => u.sessionId).sort();
+}
+
+multi('two nodes: snapshots, /active-users and live events cover both nodes', async () => {
+  const url = await freshDatabase();
+  const a = await startNode(url, 'node-a');
+  const b = await startNode(url, 'node-b');
+  const clients: TestClient[] = [];
+  try {
+    const onA = await connectClient(a.wsUrl('/ws?user=alice'));
+    const onB = await connectClient(b.wsUrl('/ws?user=bob'));
+    clients.push(onA, onB);
+
+    const adminA = await connectAdmin(a.wsUrl('/admin/stream'), TOKEN);
+    const adminB = await connectAdmin(b.wsUrl('/admin/stream'), TOKEN);
+    clients.push(adminA, adminB);
+    const expected = [onA.sessionId, onB.sessionId].sort();
+    assert.equal(adminA.snapshot.map((u) => u.sessionId).sort(), expected, 'admin on A sees B\'s client');
+    assert.equal(adminB.snapshot.map((u) => u.sessionId).sort(), expected, 'admin on B sees A\'s client');
+    const bob = adminA.snapshot.find((u) => u.sessionId === onB.sessionId);
+    assert.is(bob.metadata.user, 'bob');
+    assert.match(bob.connectedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, 'timestamps are ISO strings');
+    assert.equal(await activeSessionIds(a), expected);
+    assert.equal(await activeSessionIds(b), expected);
+
+    // A connect on B reaches the admin on A, with the same shape as locally.
+    const carol = await connectClient(b.wsUrl('/ws?user=carol'));
+    clients.push(carol);
+    const event = await adminA.next((m) => m.type === 'connected' && m.user.sessionId === carol.sessionId);
+    assert.is(event.user.metadata.user, 'carol');
+    assert.match(event.user.connectedAt, /Z$/);
+
+    // Activity on B reaches A.
+    carol.send({ type: 'ping' });
+    const activity = await adminA.next((m) => m.type === 'activity' && m.users.some((t: any) => t.sessionId === carol.sessionId));
+    assert.match(activity.users[0].lastActiveAt, /Z$/);
+
+    // A disconnect on A reaches B.
+    await onA.close();
+    await adminB.next((m) => m.type === 'disconnected' && m.sessionId === onA.sessionId);
+    assert.equal(await activeSessionIds(b), [onB.sessionId, carol.sessionId].sort());
+  } finally {
+    for (const c of clients) await c.close();
+    await a.close();
+    await b.close();
+  }
+});
+
+multi('a change too large for one NOTIFY is split, and every connect arrives', async () => {
+  const url = await freshDatabase();
+  const a = await startNode(url, 'split-a');
+  const b = await startNode(url, 'split-b');
+  const clients: TestClient[] = [];
+  try {
+    const admin = await connectAdmin(a.wsUrl('/admin/stream'), TOKEN);
+    clients.push(admin);
+    const view = follow(admin);
+    // 60 connects opened at once land in few transactions of ~1 KB users each: far past 8000 bytes.
+    const long = 'x'.repeat(500);
+    const opened = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => connectClient(b.wsUrl(`/ws?user=u${i}&pad=${long}`), { headers: { 'user-agent': long } })),
+    );
+    clients.push(...opened);
+    await waitFor(() => view.users.size === 60, 10_000, 'all 60 connects on the admin of the other node');
+    assert.equal([...view.users.keys()].sort(), opened.map((c) => c.sessionId).sort());
+    assert.equal(view.anomalies, []);
+  } finally {
+    for (const c of clients) await c.close();
+    await a.close();
+    await b.close();
+  }
+});
+
+multi('new admins under cross-node churn neither miss nor duplicate an event', async () => {
+  const url = await freshDatabase();
+  const a = await startNode(url, 'order-a');
+  const b = await startNode(url, 'order-b');
+  const views: { users: Map<string, any>; anomalies: string[] }[] = [];
+  const admins: TestClient[] = [];
+  const open = new Set<TestClient & { sessionId: string }>();
+  let churning = true;
+  try {
+    // Churn on B: clients keep connecting and leaving.
+    const churn = (async () => {
+      let i = 0;
+      while (churning) {
+        const c = await connectClient(b.wsUrl(`/ws?user=c${i++}`));
+        open.add(c);
+        if (open.size > 8) {
+          const victim = [...open][0]!;
+          open.delete(victim);
+          victim.ws.close();
+        }
+      }
+    })();
+    // Admins join on A (and B) in the middle of it.
+    for (let i = 0; i < 8; i++) {
+      const node = i % 2 === 0 ? a : b;
+      const admin = connect(node.wsUrl('/admin/stream'), { headers: { authorization: `Bearer ${TOKEN}` } });
+      admins.push(admin);
+      views.push(follow(admin));
+      await new Promise((r) => setTimeout(r, 40));
+    }
+    churning = false;
+    await churn;
+    const finalIds = [...open].map((c) => c.sessionId).sort();
+    await waitFor(async () => (await activeSessionIds(a)).join() === finalIds.join(), 10_000, 'table settles');
+    for (const [i, view] of views.entries()) {
+      await waitFor(() => [...view.users.keys()].sort().join() === finalIds.join(), 10_000, `admin ${i} converges`);
+      assert.equal(view.anomalies, [], `admin ${i} saw no duplicate or unknown event`);
+    }
+  } finally {
+    churning = false;
+    for (const c of open) await c.close();
+    for (const admin of admins) await admin.close();
+    await a.close();
+    await b.close();
+  }
+});
+
+multi('kill -9 of a CLI node: a survivor reaps its rows and announces the leaves; a restart with the same NODE_ID clears its own rows', async () => {
+  const url = await freshDatabase();
+  const ttl = 1000;
+  const heartbeat = 200;
+  const survivor = await startNode(url, 'survivor', { nodeHeartbeatMs: heartbeat, nodeTtlMs: ttl });
+  const env = { DATABASE_URL: url, NODE_ID: 'doomed', NODE_HEARTBEAT_MS: String(heartbeat), NODE_TTL_MS: String(ttl), ADMIN_TOKEN: TOKEN, LOG_LEVEL: 'info' };
+  let child = await startCli(env);
+  const clients: TestClient[] = [];
+  try {
+    const admin = await connectAdmin(survivor.wsUrl('/admin/stream'), TOKEN);
+    clients.push(admin);
+    const doomed = await Promise.all([1, 2, 3].map(() => connectClient(`ws://127.0.0.1:${child.port}/ws`)));
+    clients.push(...doomed);
+    for (const c of doomed) await admin.next((m) => m.type === 'connected' && m.user.sessionId === c.sessionId);
+
+    const killedAt = Date.now();
+    child.child.kill('SIGKILL');
+    await child.exited;
+    // Bound: the TTL after its last heartbeat, plus one survivor heartbeat, plus slack for a loaded machine.
+    for (const c of doomed) {
+      await admin.next((m) => m.type === 'disconnected' && m.sessionId === c.sessionId, ttl + heartbeat + 3000);
+    }
+    assert.ok(Date.now() - killedAt >= ttl - heartbeat, 'not reaped before its TTL');
+    assert.equal(await activeSessionIds(survivor), []);
+    const nodes = await survivor.tracker.db.selectFrom('nodes').select('node_id').execute();
+    assert.equal(nodes.map((n) => n.node_id), ['survivor'], 'the dead node\'s heartbeat row is gone');
+
+    // Restart: a node that crashes and comes back with the same NODE_ID
+    // clears its own rows at once, well before any TTL.
+    const longTtl = { ...env, NODE_TTL_MS: '60000' };
+    child = await startCli(longTtl);
+    const again = await connectClient(`ws://127.0.0.1:${child.port}/ws`);
+    await admin.next((m) => m.type === 'connected' && m.user.sessionId === again.sessionId);
+    child.child.kill('SIGKILL');
+    await child.exited;
+    child = await startCli(longTtl);
+    await admin.next((m) => m.type === 'disconnected' && m.sessionId === again.sessionId, 5000);
+    assert.equal(await activeSessionIds(survivor), []);
+  } finally {
+    for (const c of clients) await c.close();
+    child.child.kill('SIGKILL');
+    await child.exited;
+    await survivor.close();
+  }
+});
+
+multi('listener loss: reconnects and sends admins a fresh snapshot covering what was missed', async () => {
+  const url = await freshDatabase();
+  const a = await startNode(url, 'listen-a');
+  const b = await startNode(url, 'listen-b');
+  const clients: TestClient[] = [];
+  try {
+    const admin = await connectAdmin(a.wsUrl('/admin/stream'), TOKEN);
+    clients.push(admin);
+    const view = follow(admin);
+    const dbName = new URL(url).pathname.slice(1);
+    const killed = await pg.query(
+      `select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = 'roster-listener:listen-a' and datname = $1`,
+      [dbName],
+    );
+    assert.is(killed.rowCount, 1, 'found node A\'s listener connection');
+    // Changes while A is deaf (or just after) must still reach its admin.
+    const during = await connectClient(b.wsUrl('/ws?user=during'));
+    clients.push(during);
+    const fresh = await admin.next((m) => m.type === 'snapshot', 10_000);
+    void fresh;
+    await waitFor(() => view.users.has(during.sessionId), 5000, 'the missed connect is in the view');
+    // And the live stream works again afterwards.
+    const after = await connectClient(b.wsUrl('/ws?user=after'));
+    clients.push(after);
+    await admin.next((m) => m.type === 'connected' && m.user.sessionId === after.sessionId, 5000);
+    const reconnected = await pg.query(
+      `select count(*)::int as n from pg_stat_activity where application_name = 'roster-listener:listen-a' and datname = $1`,
+      [dbName],
+    );
+    assert.is(reconnected.rows[0].n, 1, 'one listener connection again');
+    assert.equal([...view.users.keys()].sort(), [during.sessionId, after.sessionId].sort());
+    assert.equal(view.anomalies, []);
+  } finally {
+    for (const c of clients) await c.close();
+    await a.close();
+    await b.close();
+  }
+});
+
+multi('graceful stop removes the node\'s rows at once and other admins see the leaves', async () => {
+  const url = await freshDatabase();
+  const a = await startNode(url, 'stay', { nodeTtlMs: 60_000 });
+  const b = await startNode(url, 'leave', { nodeTtlMs: 60_000 });
+  const clients: TestClient[] = [];
+  try {
+    const stays = await connectClient(a.wsUrl('/ws'));
+    const leaves = await Promise.all([1, 2].map(() => connectClient(b.wsUrl('/ws'))));
+    clients.push(stays, ...leaves);
+    const admin = await connectAdmin(a.wsUrl('/admin/stream'), TOKEN);
+    clients.push(admin);
+    assert.is(admin.snapshot.length, 3);
+    await b.close();
+    for (const c of leaves) await admin.next((m) => m.type === 'disconnected' && m.sessionId === c.sessionId, 5000);
+    assert.equal(await activeSessionIds(a), [stays.sessionId]);
+    const nodes = await a.tracker.db.selectFrom('nodes').select('node_id').execute();
+    assert.equal(nodes.map((n) => n.node_id), ['stay'], 'the stopped node\'s heartbeat row is gone');
+  } finally {
+    for (const c of clients) await c.close();
+    await a.close();
+    await b.close();
+  }
+});
+
+multi.run();
