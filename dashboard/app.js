@@ -42,6 +42,7 @@ let seenSnapshot = false;
 let live = false;
 let idleMs = 60_000;
 let renderFrame = 0;
+let chartCount = -1;
 
 /** Take the token from `#token=…` (then drop it from the URL), else from this tab's session. */
 function takeToken() {
@@ -166,6 +167,14 @@ function render() {
   ui.shown.textContent = store.filter ? `${formatCount(shown)} of ${formatCount(total)} shown` : '';
   const empty = store.filter ? 'No connection matches the filter.' : 'No connections right now.';
   table.render(store.view, now, idleMs, empty);
+  if (live && store.live !== chartCount) updateChart(now);
+}
+
+/** The chart follows the count between ticks too, so its latest point is never stale. */
+function updateChart(now) {
+  chartCount = live ? store.live : -1;
+  chart.sample(now, live ? store.live : null);
+  chart.draw();
 }
 
 function scheduleRender() {
@@ -192,8 +201,7 @@ function tick() {
   const now = Date.now();
   store.expire(now);
   render();
-  chart.sample(now, live ? store.live : null);
-  chart.draw();
+  updateChart(now);
 }
 
 function initIdle() {
