@@ -1,0 +1,169 @@
+/**
+ * Logs: JSON lines with the events operators look for, at the right
+ * levels; no admin token (right or wrong) and no query parameter ever
+ * appears; query echo and slow-query warnings; LOG_PRETTY for people.
+ */
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { openSqlite } from '../src/database.js';
+import { createLogger } from '../src/logger.js';
+import { createQueryLog } from '../src/query-log.js';
+import { runCli, startCli } from './helpers/cli.js';
+import { startTracker, tempDir, TOKEN } from './helpers/tracker.js';
+import { connect, connectAdmin, connectClient, waitFor } from './helpers/ws-client.js';
+
+const WRONG_TOKEN = 'wrong-admin-token-abcdefghijk';
+const SECRET_VALUE = 'parameter-value-that-must-not-be-logged';
+
+/** A real pino logger writing into memory, through createLogger's `destination`. */
+function capture(level: 'debug' | 'info' = 'debug') {
+  let raw = '';
+  const destination = {
+    write(chunk: string) {
+      raw += chunk;
+      return true;
+    },
+  } as unknown as NodeJS.WritableStream;
+  return {
+    logger: createLogger({ level, destination }),
+    raw: () => raw,
+    /** Every line parsed (throws if one is not JSON). */
+    lines: () => raw.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l)),
+  };
+}
+
+const test = suite('logging');
+
+test('lifecycle events are JSON lines at the right levels, and no token appears', async () => {
+  const logs = capture('debug');
+  const t = await startTracker({ logger: logs.logger });
+  try {
+    const admin = await connectAdmin(t.wsUrl('/admin/stream'), TOKEN);
+    const client = await connectClient(t.wsUrl('/ws?user=someone'));
+    // Wrong tokens: first-message auth on the stream, and bearer on HTTP.
+    const bad = connect(t.wsUrl('/admin/stream'));
+    await new Promise((r) => bad.ws.once('open', r));
+    bad.send({ type: 'auth', token: WRONG_TOKEN });
+    assert.is((await bad.closed).code, 1008);
+    assert.is((await fetch(t.httpUrl('/history'), { headers: { authorization: `Bearer ${WRONG_TOKEN}` } })).status, 401);
+    assert.is((await fetch(t.httpUrl('/history'), { headers: { authorization: `Bearer ${TOKEN}` } })).status, 200);
+    admin.send({ type: 'kick', sessionId: client.sessionId });
+    await client.closed;
+    await admin.next((m) => m.type === 'disconnected');
+    await admin.close();
+  } finally {
+    await t.close();
+  }
+  const lines = logs.lines();
+  const find = (msg: string) => lines.filter((l) => l.msg === msg);
+  const one = (msg: string) => {
+    const found = find(msg);
+    assert.ok(found.length > 0, `logged: ${msg}`);
+    return found[0];
+  };
+  assert.is(one('database opened').level, 30);
+  assert.ok(Array.isArray(one('migrations applied').applied));
+  assert.is(one('stale rows removed').count, 0);
+  assert.is(one('client connected').level, 20);
+  const gone = one('client disconnected');
+  assert.is(gone.level, 20);
+  assert.is(gone.code, 4000);
+  assert.is(one('admin authenticated').level, 30);
+  const failures = find('admin authentication failed');
+  assert.is(failures.length, 2);
+  for (const f of failures) assert.is(f.level, 40);
+  for (const step of ['shutdown: stop accepting', 'shutdown: writing pending touches', 'shutdown: closing database', 'shutdown: complete']) one(step);
+  for (const line of lines) assert.is(line.service, 'roster');
+  assert.not.ok(logs.raw().includes(TOKEN), 'the admin token never appears');
+  assert.not.ok(logs.raw().includes(WRONG_TOKEN), 'a wrong token never appears');
+});
+
+test('query echo logs SQL text and duration, never parameter values; slow queries warn', async () => {
+  const logs = capture('info');
+  const db = openSqlite({ path: join(tempDir(), 'q.db'), log: createQueryLog({ logger: logs.logger, logQueries: true, slowQueryMs: 0 }) });
+  try {
+    await sql`create table t (v text)`.execute(db);
+    await sql`insert into t (v) values (${SECRET_VALUE})`.execute(db);
+    await sql`select * from t where v = ${SECRET_VALUE}`.execute(db);
+  } finally {
+    await db.destroy();
+  }
+  const queries = logs.lines().filter((l) => l.msg === 'query');
+  assert.is(queries.length, 3);
+  assert.is(queries[1].sql, 'insert into t (v) values (?)');
+  for (const q of queries) assert.type(q.durationMs, 'number');
+  assert.not.ok(logs.raw().includes(SECRET_VALUE));
+
+  const slowLogs = capture('info');
+  const slowDb = openSqlite({ path: ':memory:', log: createQueryLog({ logger: slowLogs.logger, slowQueryMs: 5 }) });
+  try {
+    await sql`select 1`.execute(slowDb);
+    // A few hundred thousand recursive steps: far above 5 ms on any machine.
+    await sql`with recursive c(x) as (select 1 union all select x + 1 from c where x < 300000) select count(*) from c`.execute(slowDb);
+  } finally {
+    await slowDb.destroy();
+  }
+  const lines = slowLogs.lines();
+  assert.is(lines.length, 1, 'only the slow one, and no echo without DB_LOG_QUERIES');
+  assert.is(lines[0].msg, 'slow query');
+  assert.is(lines[0].level, 40);
+  assert.ok(lines[0].durationMs >= 5);
+  assert.match(lines[0].sql, /with recursive/);
+});
+
+test.run();
+
+const cli = suite('server logs');
+
+cli('the CLI writes only JSON lines; DB_LOG_QUERIES echoes queries without values or tokens', async () => {
+  const dir = tempDir();
+  const server = await startCli({ ADMIN_TOKEN: TOKEN, DATABASE_PATH: join(dir, 'r.db'), DB_LOG_QUERIES: '1', LOG_LEVEL: 'debug' });
+  try {
+    const url = `ws://127.0.0.1:${server.port}`;
+    const client = await connectClient(`${url}/ws?user=${SECRET_VALUE}`);
+    const admin = await connectAdmin(`${url}/admin/stream`, TOKEN);
+    await client.close();
+    await admin.next((m) => m.type === 'disconnected');
+    await admin.close();
+    await server.waitForLog((l) => l.msg === 'query' && /insert into "connection_history"/.test(l.sql));
+  } finally {
+    server.child.kill('SIGTERM');
+  }
+  assert.is(await server.exited, 0);
+  const out = server.output();
+  const lines = out.split('\n').filter((l) => l !== '');
+  for (const line of lines) JSON.parse(line);
+  const parsed = lines.map((l) => JSON.parse(l));
+  assert.ok(parsed.some((l) => l.msg === 'listening' && typeof l.address === 'string'));
+  assert.ok(parsed.some((l) => l.msg === 'shutdown: complete'));
+  assert.ok(parsed.filter((l) => l.msg === 'query').length > 5);
+  assert.not.ok(out.includes(SECRET_VALUE), 'query parameters are not logged');
+  assert.not.ok(out.includes(TOKEN), 'the admin token is not logged');
+});
+
+cli('LOG_PRETTY=1 prints human-readable lines', async () => {
+  const dir = tempDir();
+  const server = runCli({ PORT: '0', ADMIN_TOKEN: TOKEN, DATABASE_PATH: join(dir, 'r.db'), LOG_PRETTY: '1', LOG_LEVEL: 'info' });
+  try {
+    await waitFor(() => /INFO\s+listening/.test(server.output()), 10_000, 'a pretty listening line');
+  } finally {
+    server.child.kill('SIGTERM');
+  }
+  await server.exited;
+  const first = server.output().split('\n')[0]!;
+  assert.match(first, /^\d{4}-\d{2}-\d{2}T\S+Z INFO /);
+  assert.throws(() => JSON.parse(first));
+  assert.not.ok(server.output().includes(TOKEN));
+});
+
+cli('bad observability settings exit with code 2', async () => {
+  const envs: Record<string, string>[] = [{ DB_LOG_QUERIES: 'maybe' }, { SLOW_QUERY_MS: '-1' }, { HISTORY_RETENTION_DAYS: '0' }, { METRICS_TOKEN: 'short' }, { LOG_PRETTY: '2' }];
+  for (const env of envs) {
+    const run = runCli({ PORT: '0', ADMIN_TOKEN: TOKEN, DATABASE_PATH: join(tempDir(), 'r.db'), ...env });
+    assert.is(await run.exited, 2, JSON.stringify(env));
+  }
+});
+
+cli.run();
