@@ -3,6 +3,7 @@
  * The `roster` server: configuration from the environment and flags, an
  * HTTP server, and a tracker on it. Everything else lives in the library.
  */
+import { sql } from 'kysely';
 import { ConfigError, helpText, loadConfig, type ServerConfig } from './config.js';
 import { Paths } from './constants.js';
 import { generateToken } from './auth.js';
@@ -46,6 +47,18 @@ async function main(): Promise<void> {
     adminToken,
     logger,
   });
+  if (config.databaseUrl !== undefined) {
+    // Unreachable server, wrong credentials, missing database: a setup
+    // problem, reported as such before the migrations would trip on it.
+    try {
+      await sql`select 1`.execute(tracker.db);
+    } catch (error) {
+      const message = `cannot use DATABASE_URL ${redactUrl(config.databaseUrl)}: ${(error as Error)?.message ?? String(error)}`;
+      logger.fatal({ err: error }, message);
+      process.stderr.write(`roster: ${message}\n`);
+      process.exit(EXIT_CONFIG);
+    }
+  }
   try {
     await tracker.start();
   } catch (error) {
@@ -53,13 +66,6 @@ async function main(): Promise<void> {
       logger.fatal({ err: error }, error.message);
       process.stderr.write(`roster: ${error.message}\n`);
       process.exit(1);
-    }
-    if (config.databaseUrl !== undefined) {
-      // Unreachable server, wrong credentials, missing database: a setup problem.
-      const message = `cannot use DATABASE_URL ${redactUrl(config.databaseUrl)}: ${(error as Error)?.message ?? String(error)}`;
-      logger.fatal({ err: error }, message);
-      process.stderr.write(`roster: ${message}\n`);
-      process.exit(EXIT_CONFIG);
     }
     throw error;
   }
