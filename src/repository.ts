@@ -5,16 +5,22 @@
  */
 import { PostgresAdapter, sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { DB, Users } from '../db/types.js';
+import { executeReusable, powerOfTwoChunks } from './reusable-queries.js';
 import type { Touch, User, UserMetadata } from './types.js';
 
 type Db = Kysely<DB>;
 
 /**
- * Rows per statement in batch writes. Keeps the bound parameters (5 per
- * inserted row, 3 per touch) well inside SQLite's 32766 and PostgreSQL's
- * 65535 limits.
+ * Rows per statement in batch writes. Batches are cut into power-of-two
+ * chunks up to these sizes, so that a few compiled shapes are reused (see
+ * reusable-queries.ts), and the bound parameters (6 per inserted row, 3
+ * per touch) stay well inside SQLite's 32766 and PostgreSQL's 65535
+ * limits. Touches stop at 128 because the CASE in their UPDATE is scanned
+ * once per row: cost per row grows with the chunk (measured in SQLite:
+ * about 2.7 µs/row at 128, 27 µs/row at 1024).
  */
-const BATCH_ROWS = 1000;
+const WRITE_CHUNK_ROWS = 512;
+const TOUCH_CHUNK_ROWS = 128;
 
 function toUser(row: Selectable<Users>): User {
   // SQLite returns text; PostgreSQL returns Date and parsed jsonb.
@@ -42,12 +48,6 @@ function toRow(user: User, nodeId = '') {
   };
 }
 
-function chunks<T>(items: readonly T[], size = BATCH_ROWS): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
-
 export async function createUser(db: Db, user: User, nodeId = ''): Promise<User> {
   await db.insertInto('users').values(toRow(user, nodeId)).execute();
   return user;
@@ -55,8 +55,11 @@ export async function createUser(db: Db, user: User, nodeId = ''): Promise<User>
 
 /** Insert many rows with one multi-row INSERT per chunk, owned by `nodeId`. */
 export async function createUsers(db: Db, users: readonly User[], nodeId = ''): Promise<void> {
-  for (const chunk of chunks(users)) {
-    await db.insertInto('users').values(chunk.map((u) => toRow(u, nodeId))).execute();
+  for (const chunk of powerOfTwoChunks(users, WRITE_CHUNK_ROWS)) {
+    const rows = chunk.map((u) => toRow(u, nodeId));
+    const columns = Object.keys(rows[0]!) as (keyof (typeof rows)[number])[];
+    const parameters = rows.flatMap((row) => columns.map((column) => row[column]));
+    await executeReusable(db, `insert users ${columns.join()} ${rows.length}`, parameters, () => db.insertInto('users').values(rows));
   }
 }
 
@@ -73,14 +76,18 @@ export async function getUserBySessionId(db: Db, sessionId: string): Promise<Use
 export async function touchUsers(db: Db, touches: readonly Touch[]): Promise<number> {
   let changed = 0;
   const type = timestampType(db);
-  for (const chunk of chunks(touches)) {
-    const cases = sql.join(chunk.map((t) => sql`when ${t.sessionId} then ${t.lastActiveAt}`), sql` `);
-    const result = await db
-      .updateTable('users')
-      .set({ last_active_at: sql<string>`cast(case session_id ${cases} end as ${type})` })
-      .where('session_id', 'in', chunk.map((t) => t.sessionId))
-      .executeTakeFirst();
-    changed += Number(result.numUpdatedRows);
+  for (const chunk of powerOfTwoChunks(touches, TOUCH_CHUNK_ROWS)) {
+    const parameters: string[] = [];
+    for (const t of chunk) parameters.push(t.sessionId, t.lastActiveAt);
+    for (const t of chunk) parameters.push(t.sessionId);
+    const result = await executeReusable(db, `touch users ${chunk.length}`, parameters, () => {
+      const cases = sql.join(chunk.map((t) => sql`when ${t.sessionId} then ${t.lastActiveAt}`), sql` `);
+      return db
+        .updateTable('users')
+        .set({ last_active_at: sql<string>`cast(case session_id ${cases} end as ${type})` })
+        .where('session_id', 'in', chunk.map((t) => t.sessionId));
+    });
+    changed += Number(result.numAffectedRows ?? 0n);
   }
   return changed;
 }
@@ -93,9 +100,9 @@ export async function deleteUser(db: Db, sessionId: string): Promise<boolean> {
 /** Delete a batch of rows by session id. Returns how many existed. */
 export async function deleteUsers(db: Db, sessionIds: readonly string[]): Promise<number> {
   let deleted = 0;
-  for (const chunk of chunks(sessionIds)) {
-    const result = await db.deleteFrom('users').where('session_id', 'in', chunk).executeTakeFirst();
-    deleted += Number(result.numDeletedRows);
+  for (const chunk of powerOfTwoChunks(sessionIds, WRITE_CHUNK_ROWS)) {
+    const result = await executeReusable(db, `delete users ${chunk.length}`, chunk, () => db.deleteFrom('users').where('session_id', 'in', chunk));
+    deleted += Number(result.numAffectedRows ?? 0n);
   }
   return deleted;
 }
