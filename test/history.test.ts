@@ -109,9 +109,9 @@ rows('server-initiated ends record the code the server sent: kick 4000, rate lim
     assert.is((await kicked.closed).code, 4000);
     assert.is((await flooder.closed).code, 1008);
     await silent.closed;
-    for (const id of [kicked.sessionId, flooder.sessionId, silentWelcome.sessionId]) {
-      await admin.next((m) => m.type === 'disconnected' && m.sessionId === id);
-    }
+    // Events may arrive in any order; each is emitted after its commit.
+    const gone = (id: string) => admin.inbox.some((m) => m.type === 'disconnected' && m.sessionId === id);
+    await waitFor(() => [kicked.sessionId, flooder.sessionId, silentWelcome.sessionId].every(gone), 5000, 'three disconnect events');
     assert.equal(
       [await sessionFor(t, kicked.sessionId), await sessionFor(t, flooder.sessionId), await sessionFor(t, silentWelcome.sessionId)].map((r) => [r?.closeCode, r?.closeReason, r?.user]),
       [

@@ -1,0 +1,104 @@
+/**
+ * connection_history on a real PostgreSQL (started by this file): native
+ * uuid/timestamptz/bigint columns give back the same shapes as SQLite,
+ * pages are stable on ties, prune and stats work, and a tracker on
+ * DATABASE_URL records close codes and message counts.
+ */
+import { randomUUID } from 'node:crypto';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { insertSessions, listSessions, pruneSessions, sessionStats, type SessionRecord } from '../src/history-repository.js';
+import { migrateToLatest } from '../src/migrations.js';
+import { openDatabase } from '../src/postgres.js';
+import { startPostgres, type TestPostgres } from './helpers/postgres.js';
+import { startTracker, TOKEN } from './helpers/tracker.js';
+import { connectAdmin, connectClient, waitFor } from './helpers/ws-client.js';
+
+const POOL = { poolSize: 4, dbConnectTimeoutMs: 5000, dbIdleTimeoutMs: 10_000, dbStatementTimeoutMs: 10_000 };
+const test = suite('history on PostgreSQL');
+let server: TestPostgres | undefined;
+
+function record(endedMs: number, overrides: Partial<SessionRecord> = {}): SessionRecord {
+  return {
+    id: randomUUID(),
+    sessionId: randomUUID(),
+    user: 'u',
+    remoteAddress: '127.0.0.1',
+    userAgent: 'test',
+    connectedAt: new Date(endedMs - 1500).toISOString(),
+    disconnectedAt: new Date(endedMs).toISOString(),
+    durationMs: 1500,
+    closeCode: 1000,
+    closeReason: '',
+    messages: 3_000_000_000,
+    bytesIn: 2 ** 40,
+    ...overrides,
+  };
+}
+
+test.before(async () => {
+  server = await startPostgres();
+});
+test.after(async () => {
+  await server?.stop();
+});
+
+test('round-trip, stable pages on ties, prune, stats', async () => {
+  const db = openDatabase({ databasePath: 'unused', databaseUrl: await server!.createDatabase('history_repo'), ...POOL });
+  try {
+    const { error } = await migrateToLatest(db);
+    if (error) throw error;
+    const now = Date.now();
+    const seeded = Array.from({ length: 12 }, (_, i) => record(now - 60_000 + Math.floor(i / 4) * 1000, { durationMs: (i + 1) * 100 }));
+    await insertSessions(db, seeded);
+    await insertSessions(db, [seeded[0]!]); // a retried batch is harmless
+    const [first] = await listSessions(db, { limit: 1, user: 'u' });
+    const original = seeded.find((r) => r.id === first!.id)!;
+    assert.equal(first, original, 'same shapes as SQLite: ISO strings, numbers (bigint included)');
+
+    const expected = [...seeded].sort((a, b) => (a.disconnectedAt === b.disconnectedAt ? (a.id < b.id ? 1 : -1) : a.disconnectedAt < b.disconnectedAt ? 1 : -1));
+    const seen: string[] = [];
+    let before: { disconnectedAt: string; id: string } | undefined;
+    for (;;) {
+      const page = await listSessions(db, { limit: 5, before });
+      seen.push(...page.map((r) => r.id));
+      if (page.length < 5) break;
+      before = { disconnectedAt: page.at(-1)!.disconnectedAt, id: page.at(-1)!.id };
+    }
+    assert.equal(seen, expected.map((r) => r.id));
+
+    const stats = await sessionStats(db, new Date(now - 3_600_000).toISOString());
+    assert.is(stats.ended, 12);
+    assert.is(stats.medianDurationMs, 650);
+    await insertSessions(db, [record(now - 40 * 86_400_000)]);
+    assert.is(await pruneSessions(db, new Date(now - 30 * 86_400_000).toISOString()), 1);
+    assert.is((await listSessions(db, { limit: 100 })).length, 12);
+  } finally {
+    await db.destroy();
+  }
+});
+
+test('a tracker on DATABASE_URL writes history rows with close codes and message counts', async () => {
+  const t = await startTracker({ databaseUrl: await server!.createDatabase('history_tracker') });
+  try {
+    const admin = await connectAdmin(t.wsUrl('/admin/stream'), TOKEN);
+    const leaver = await connectClient(t.wsUrl('/ws?user=pg-leaver'));
+    const kicked = await connectClient(t.wsUrl('/ws?user=pg-kicked'));
+    for (let i = 0; i < 4; i++) leaver.send({ type: 'ping' });
+    for (let i = 0; i < 4; i++) await leaver.next((m) => m.type === 'pong');
+    leaver.ws.close(4001, 'done');
+    admin.send({ type: 'kick', sessionId: kicked.sessionId });
+    const gone = (id: string) => admin.inbox.some((m) => m.type === 'disconnected' && m.sessionId === id);
+    await waitFor(() => gone(leaver.sessionId) && gone(kicked.sessionId), 5000, 'both disconnect events');
+    const res = await fetch(t.httpUrl('/history'), { headers: { authorization: `Bearer ${TOKEN}` } });
+    const { sessions } = (await res.json()) as { sessions: SessionRecord[] };
+    const byUser = Object.fromEntries(sessions.map((s) => [s.user, s]));
+    assert.equal([byUser['pg-leaver']?.closeCode, byUser['pg-leaver']?.closeReason, byUser['pg-leaver']?.messages], [4001, 'done', 4]);
+    assert.equal([byUser['pg-kicked']?.closeCode, byUser['pg-kicked']?.messages], [4000, 0]);
+    await admin.close();
+  } finally {
+    await t.close();
+  }
+});
+
+test.run();
