@@ -270,6 +270,32 @@ multi('listener loss: reconnects and sends admins a fresh snapshot covering what
   }
 });
 
+multi('a node declared dead while alive registers again and rewrites its rows', async () => {
+  const url = await freshDatabase();
+  const a = await startNode(url, 'judge', { nodeTtlMs: 60_000 });
+  const b = await startNode(url, 'sleeper', { nodeTtlMs: 60_000 });
+  const clients: TestClient[] = [];
+  try {
+    const onB = await connectClient(b.wsUrl('/ws'));
+    clients.push(onB);
+    const admin = await connectAdmin(a.wsUrl('/admin/stream'), TOKEN);
+    clients.push(admin);
+    assert.equal(admin.snapshot.map((u) => u.sessionId), [onB.sessionId]);
+    // What a survivor does to a node it believes dead: its node row and rows go.
+    await a.tracker.db.deleteFrom('nodes').where('node_id', '=', 'sleeper').execute();
+    await a.tracker.db.deleteFrom('users').where('node_id', '=', 'sleeper').execute();
+    // At its next heartbeat the sleeper notices, re-registers and rewrites its live rows.
+    await admin.next((m) => m.type === 'connected' && m.user.sessionId === onB.sessionId, 5000);
+    assert.equal(await activeSessionIds(a), [onB.sessionId]);
+    const nodes = await a.tracker.db.selectFrom('nodes').select('node_id').orderBy('node_id').execute();
+    assert.equal(nodes.map((n) => n.node_id), ['judge', 'sleeper']);
+  } finally {
+    for (const c of clients) await c.close();
+    await a.close();
+    await b.close();
+  }
+});
+
 multi('graceful stop removes the node\'s rows at once and other admins see the leaves', async () => {
   const url = await freshDatabase();
   const a = await startNode(url, 'stay', { nodeTtlMs: 60_000 });
