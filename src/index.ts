@@ -2,6 +2,8 @@
 export { createTracker, type Tracker, type TrackerEvents } from './tracker.js';
 export type { TrackerOptions } from './tracker-options.js';
 export { openSqlite, type Database } from './database.js';
+export { openPostgres, openDatabase, type PostgresOptions, type DatabaseConfig } from './postgres.js';
+export { listNodes, type NodeRow } from './node-repository.js';
 export { migrateToLatest, pendingMigrations, prepareSchema, createMigrator, SchemaError } from './migrations.js';
 export {
   createUser,
@@ -11,10 +13,12 @@ export {
   deleteUser,
   deleteUsers,
   deleteAllUsers,
+  deleteUsersOfNode,
+  listSessionIdsOfNode,
   listActiveUsers,
   countActiveUsers,
   withTransaction,
 } from './repository.js';
 export { createLogger, silentLogger, type Logger } from './logger.js';
-export { CloseCode, CloseReason, Paths, TrackerEvent, Defaults } from './constants.js';
+export { CloseCode, CloseReason, Paths, TrackerEvent, Defaults, NodeDefaults } from './constants.js';
 export type { User, UserMetadata, Touch } from './types.js';
