@@ -20,5 +20,16 @@ export {
   withTransaction,
 } from './repository.js';
 export { createLogger, silentLogger, type Logger } from './logger.js';
+export { createQueryLog, type QueryLog, type QueryLogOptions } from './query-log.js';
+export {
+  insertSessions,
+  listSessions,
+  pruneSessions,
+  sessionStats,
+  type SessionRecord,
+  type HistoryCursor,
+  type HistoryQuery,
+  type SessionStats,
+} from './history-repository.js';
 export { CloseCode, CloseReason, Paths, TrackerEvent, Defaults, NodeDefaults } from './constants.js';
 export type { User, UserMetadata, Touch } from './types.js';
