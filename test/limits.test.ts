@@ -3,6 +3,8 @@
  * MAX_CONNECTIONS_PER_IP (429), MAX_MESSAGES_PER_SECOND (close 1008) and
  * MAX_ADMINS (503). A refused client never gets a row.
  */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CloseCode, CloseReason, Defaults } from '../src/constants.js';
@@ -100,6 +102,13 @@ test('the limits are server settings with the documented defaults', () => {
   for (const [env, value] of expected) {
     assert.ok(byEnv.get(env)?.help.includes(`default ${value}`), env);
   }
+  // And the README's security section lists each with that default.
+  const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
+  const section = readme.slice(readme.indexOf('## Security and failure behaviour'));
+  for (const [env, value] of expected.slice(0, 4)) {
+    assert.ok(new RegExp(`\\| \`${env}\`[^\\n]*\\| ${value} \\|`).test(section), `README documents ${env} = ${value}`);
+  }
+  assert.ok(readme.includes('SHUTDOWN_TIMEOUT_MS'));
 });
 
 test.run();
