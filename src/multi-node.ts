@@ -81,6 +81,8 @@ export class MultiNodeHub {
     this.#listener = new PgListener({
       config: options.listenerConfig,
       logger,
+      // At least a second, so a busy server is not mistaken for a dead one.
+      probeMs: Math.max(options.heartbeatMs, 1000),
       fetchUsers: async (ids) => (await Promise.all(ids.map((id) => getUserBySessionId(db, id)))).filter((u): u is User => u !== undefined),
       onChange: (change) => this.#onChange(change),
       onListening: (reconnected) => this.#onListening(reconnected),

@@ -88,6 +88,13 @@ export async function publishChange(trx: Database, change: CommittedChange, node
 export interface PgListenerOptions {
   config: pg.ClientConfig;
   logger: Logger;
+  /**
+   * Every this many ms the listener runs a trivial query on its own
+   * connection; no answer within the same time counts as a lost connection.
+   * A half-open TCP connection (peer gone without a reset) would otherwise
+   * look healthy while no notification ever arrives.
+   */
+  probeMs: number;
   /** Fetch users announced by reference (too large for a payload). */
   fetchUsers(sessionIds: string[]): Promise<User[]>;
   /** Each chunk, in commit order, after decoding. */
@@ -108,6 +115,8 @@ export class PgListener {
   #retryTimer: NodeJS.Timeout | undefined;
   #retryDelay: number = RetryBackoff.initialMs;
   #connects = 0;
+  #probeTimer: NodeJS.Timeout | undefined;
+  #probing = false;
 
   constructor(options: PgListenerOptions) {
     this.#options = options;
@@ -125,11 +134,32 @@ export class PgListener {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#retryTimer);
+    clearInterval(this.#probeTimer);
     const client = this.#client;
     this.#client = undefined;
     this.#listening = false;
     if (client) await client.end().catch(() => {});
     await this.#queue.idle();
+  }
+
+  /** Lost if the connection does not answer a trivial query within `probeMs`. */
+  #probe(): void {
+    const client = this.#client;
+    if (client === undefined || this.#probing) return;
+    this.#probing = true;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('listener probe timed out')), this.#options.probeMs);
+    });
+    Promise.race([client.query('select 1'), timeout])
+      .catch((error: Error) => {
+        // Emitting 'error' runs the same lost-connection path as a reset.
+        if (this.#client === client) client.emit('error', error);
+      })
+      .finally(() => {
+        clearTimeout(timer);
+        this.#probing = false;
+      });
   }
 
   async #connect(): Promise<void> {
@@ -173,6 +203,10 @@ export class PgListener {
     }
     this.#listening = true;
     this.#retryDelay = RetryBackoff.initialMs;
+    if (this.#probeTimer === undefined) {
+      this.#probeTimer = setInterval(() => this.#probe(), this.#options.probeMs);
+      this.#probeTimer.unref();
+    }
     const reconnected = this.#connects++ > 0;
     // Queued behind anything still decoding, so the owner's resync comes
     // after every change received on the old connection.

@@ -1,0 +1,97 @@
+/**
+ * PgListener against a real PostgreSQL, through a loopback TCP proxy that
+ * can go silent: a half-open connection (no reset, no data) is detected by
+ * the probe, and the listener reconnects and reports it.
+ */
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { silentLogger } from '../src/logger.js';
+import { PgListener, type RemoteChange } from '../src/pg-events.js';
+import { clientConfig, openPostgres } from '../src/postgres.js';
+import { startPostgres, type TestPostgres } from './helpers/postgres.js';
+import { waitFor } from './helpers/ws-client.js';
+import { publishChange } from '../src/pg-events.js';
+
+const listener = suite('PgListener');
+
+let pg: TestPostgres;
+
+listener.before(async () => {
+  pg = await startPostgres();
+});
+listener.after(async () => {
+  await pg.stop();
+});
+
+/** Forwards to PostgreSQL; `freeze()` stops forwarding on open sockets without closing them. */
+async function startProxy(target: number): Promise<{ port: number; freeze(): void; close(): Promise<void> }> {
+  const pairs: { client: Socket; upstream: Socket; frozen: boolean }[] = [];
+  const server: Server = createServer((client) => {
+    const upstream = createConnection(target, '127.0.0.1');
+    const pair = { client, upstream, frozen: false };
+    pairs.push(pair);
+    client.on('data', (d) => !pair.frozen && upstream.write(d));
+    upstream.on('data', (d) => !pair.frozen && client.write(d));
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as { port: number }).port,
+    freeze() {
+      for (const pair of pairs) pair.frozen = true;
+    },
+    async close() {
+      for (const pair of pairs) {
+        pair.client.destroy();
+        pair.upstream.destroy();
+      }
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+listener('a silent (half-open) connection is detected by the probe; the listener reconnects', async () => {
+  const proxy = await startProxy(pg.port);
+  const url = `postgres://postgres@127.0.0.1:${proxy.port}/postgres`;
+  const writer = openPostgres({ url: pg.url, poolSize: 2, connectTimeoutMs: 2000, idleTimeoutMs: 10_000, statementTimeoutMs: 0 });
+  const received: RemoteChange[] = [];
+  const listening: boolean[] = [];
+  const lost: string[] = [];
+  const l = new PgListener({
+    config: clientConfig({ url, poolSize: 1, connectTimeoutMs: 2000, idleTimeoutMs: 10_000, statementTimeoutMs: 0 }),
+    logger: silentLogger(),
+    probeMs: 300,
+    fetchUsers: async () => [],
+    onChange: (change) => received.push(change),
+    onListening: (reconnected) => listening.push(reconnected),
+    onLost: (reason) => lost.push(reason),
+  });
+  try {
+    await l.start();
+    assert.equal(listening, [false]);
+    await writer.transaction().execute((trx) => publishChange(trx, { connected: [], activity: [], disconnected: ['s1'] }, 'w'));
+    await waitFor(() => received.length === 1, 5000, 'first notification');
+    assert.equal(received[0]!.disconnected, ['s1']);
+    assert.is(received[0]!.nodeId, 'w');
+    assert.ok(typeof received[0]!.xid === 'bigint' && received[0]!.xid > 0n, 'tagged with the writer\'s xid');
+
+    proxy.freeze();
+    await waitFor(() => lost.length === 1, 5000, 'the probe notices the silent connection');
+    assert.match(lost[0]!, /probe timed out/);
+    await waitFor(() => listening.length === 2, 5000, 'reconnected');
+    assert.equal(listening, [false, true], 'reported as a reconnect');
+    await writer.transaction().execute((trx) => publishChange(trx, { connected: [], activity: [], disconnected: ['s2'] }, 'w'));
+    await waitFor(() => received.length === 2, 5000, 'notifications flow again');
+    assert.equal(received[1]!.disconnected, ['s2']);
+  } finally {
+    await l.stop();
+    await writer.destroy();
+    await proxy.close();
+  }
+});
+
+listener.run();
