@@ -316,8 +316,9 @@ export class RecordWriter {
   }
 }
 
+/** `messages` rides along for the admin stream's live stats; the table does not store it. */
 function toTouch(conn: LiveConnection): Touch {
-  return { sessionId: conn.user.sessionId, lastActiveAt: new Date(conn.lastActiveMs).toISOString() };
+  return { sessionId: conn.user.sessionId, lastActiveAt: new Date(conn.lastActiveMs).toISOString(), messages: conn.messages };
 }
 
 /** The row as it should be now: the stored user with its latest activity. */

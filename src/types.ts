@@ -25,4 +25,6 @@ export interface User {
 export interface Touch {
   sessionId: string;
   lastActiveAt: string;
+  /** Messages received on the connection so far (admin stream only; optional for older peers). */
+  messages?: number;
 }
