@@ -263,10 +263,14 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       this.#multi.subscribe(admin);
       return;
     }
-    const { admins, db, logger, writer } = this.#ctx;
+    const { admins, db, live, logger, writer } = this.#ctx;
     writer
       .exclusive(async () => {
-        const users = await listActiveUsers(db);
+        // Live stats for the dashboard: the message count is in memory, not in the row.
+        const users = (await listActiveUsers(db)).map((user) => {
+          const conn = live.get(user.sessionId);
+          return conn === undefined ? user : { ...user, messages: conn.messages };
+        });
         if (admin.socket.readyState !== admin.socket.OPEN) return;
         admins.send(admin, JSON.stringify({ type: 'snapshot', users }));
         admins.join(admin);
