@@ -80,6 +80,12 @@ export class RecordWriter {
   #retryTimer: NodeJS.Timeout | undefined;
   #retryDelay: number = RetryBackoff.initialMs;
   #degradedReason: string | undefined;
+  /**
+   * True while a resync is in flight and has already read the live set:
+   * connects and disconnects from then on would be missed by it, so they
+   * are queued as in healthy mode and written right after it commits.
+   */
+  #afterResyncRead = false;
   #closed = false;
 
   constructor(options: RecordWriterOptions) {
@@ -100,7 +106,7 @@ export class RecordWriter {
 
   insert(conn: LiveConnection): void {
     if (this.#closed) return;
-    if (this.#degradedReason !== undefined) {
+    if (this.#degradedReason !== undefined && !this.#afterResyncRead) {
       this.#options.onUnrecorded([conn.user.sessionId]);
       return;
     }
@@ -120,7 +126,7 @@ export class RecordWriter {
     }
     // Closed before its row was written: nothing to write, nothing to announce.
     if (this.#inserts.delete(conn)) return;
-    if (this.#degradedReason !== undefined) return;
+    if (this.#degradedReason !== undefined && !this.#afterResyncRead) return;
     this.#removals.add(conn.user.sessionId);
     this.#scheduleFlush();
   }
@@ -275,6 +281,8 @@ export class RecordWriter {
         for (const conn of live.values()) {
           if (!stored.delete(conn.user.sessionId)) connected.push(snapshotUser(conn));
         }
+        // With a network database the rest takes real time; see #afterResyncRead.
+        this.#afterResyncRead = true;
         // Whatever is left in `stored` has no live connection any more.
         const disconnected = [...stored];
         const activity = touched.filter((c) => live.has(c.user.sessionId)).map(toTouch);
@@ -286,6 +294,12 @@ export class RecordWriter {
         return { connected, activity, disconnected };
       });
     } catch (error) {
+      this.#afterResyncRead = false;
+      // Queued while it ran: the next resync rebuilds them from the live set.
+      const unrecorded = [...this.#inserts].map((conn) => conn.user.sessionId);
+      this.#inserts.clear();
+      this.#removals.clear();
+      if (unrecorded.length > 0) this.#options.onUnrecorded(unrecorded);
       for (const record of ended) this.#addEnded(record);
       for (const conn of touched) if (live.has(conn.user.sessionId)) this.touch(conn);
       if (this.#degradedReason === undefined) {
@@ -296,6 +310,7 @@ export class RecordWriter {
       this.#scheduleRetry();
       return;
     }
+    this.#afterResyncRead = false;
     if (this.#degradedReason === undefined) {
       // A forced resync of a healthy writer: there is no recovery to report.
       this.#options.onCommitted(change);

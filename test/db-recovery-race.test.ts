@@ -1,0 +1,114 @@
+/**
+ * The resynchronising transaction after a database fault can take real
+ * time (a network database, a NOTIFY in the store's publish hook). Clients
+ * that connect or leave while it is in flight must still end up in the
+ * table, or out of it, once the writer reports itself healthy.
+ */
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { sql } from 'kysely';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { openSqlite } from '../src/database.js';
+import { LiveSet, type LiveConnection } from '../src/live-set.js';
+import { silentLogger } from '../src/logger.js';
+import { prepareSchema } from '../src/migrations.js';
+import { RecordWriter, type RowStore } from '../src/record-writer.js';
+import { listSessionIds } from '../src/repository.js';
+import { tempDir } from './helpers/tracker.js';
+import { waitFor } from './helpers/ws-client.js';
+
+const test = suite('recovery race');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function liveConnection(): LiveConnection {
+  const now = Date.now();
+  const iso = new Date(now).toISOString();
+  return {
+    user: { id: randomUUID(), sessionId: randomUUID(), connectedAt: iso, lastActiveAt: iso, metadata: { remoteAddress: '127.0.0.1', userAgent: '', origin: '', path: '/ws', query: {} } },
+    // The writer never touches the socket.
+    socket: undefined as never,
+    ip: '127.0.0.1',
+    lastActiveMs: now,
+    alive: true,
+    touchQueued: false,
+    welcomed: false,
+    tokens: 10,
+    tokensAt: now,
+    messages: 0,
+    bytesIn: 0,
+  };
+}
+
+test('connects and disconnects during the resynchronising transaction are not lost', async () => {
+  const dir = tempDir();
+  const db = openSqlite({ path: join(dir, 'roster.db') });
+  let slow = false;
+  let inWindow = false;
+  // A store whose publish step takes a while, as PostgreSQL's NOTIFY does:
+  // it runs after the live set was read, before the commit.
+  const store: RowStore = {
+    listOwnSessionIds: (d) => listSessionIds(d),
+    async publish() {
+      if (!slow) return;
+      inWindow = true;
+      await sleep(50);
+      inWindow = false;
+    },
+  };
+  const live = new LiveSet();
+  let recovered = 0;
+  const writer = new RecordWriter({
+    db,
+    live,
+    touchFlushMs: 50,
+    logger: silentLogger(),
+    store,
+    onCommitted() {},
+    onUnrecorded() {},
+    onDegraded() {},
+    onRecovered: () => recovered++,
+  });
+  const open = (conn: LiveConnection) => {
+    live.add(conn);
+    writer.insert(conn);
+  };
+  const close = (conn: LiveConnection) => {
+    live.delete(conn.user.sessionId);
+    writer.remove(conn);
+  };
+  try {
+    await prepareSchema(db, 'migrate');
+    writer.start();
+    const early = liveConnection();
+    open(early);
+    await writer.flush();
+    assert.equal(await listSessionIds(db), [early.user.sessionId]);
+
+    await sql`pragma query_only = 1`.execute(db);
+    const during = liveConnection();
+    open(during);
+    await waitFor(() => writer.degradedReason !== undefined, 5000, 'the fault');
+    slow = true;
+    await sql`pragma query_only = 0`.execute(db);
+    await waitFor(() => inWindow, 5000, 'the resynchronising transaction');
+    // In flight now: one arrives, one leaves.
+    const late = liveConnection();
+    open(late);
+    close(early);
+    slow = false;
+
+    await waitFor(() => writer.degradedReason === undefined, 5000, 'recovery');
+    await writer.flush();
+    const expected = [during, late].map((c) => c.user.sessionId).sort();
+    assert.equal((await listSessionIds(db)).sort(), expected, 'the table equals the live set');
+    assert.is(recovered, 1);
+  } finally {
+    await writer.close();
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
