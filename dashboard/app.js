@@ -10,6 +10,7 @@ import { VirtualTable } from '/admin/table.js';
 const TOKEN_KEY = 'roster.adminToken';
 const TICK_MS = 1000;
 const TOAST_MS = 5000;
+const STREAM_RENDER_MS = 100;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -42,7 +43,10 @@ let seenSnapshot = false;
 let live = false;
 let idleMs = 60_000;
 let renderFrame = 0;
-let chartCount = -1;
+let lastRenderAt = 0;
+let streamTimer = 0;
+/** Recounted each tick (and on threshold change), not per frame: it is time-driven anyway. */
+let idleTotal = 0;
 
 /** Take the token from `#token=…` (then drop it from the URL), else from this tab's session. */
 function takeToken() {
@@ -118,6 +122,7 @@ function apply(messages) {
         // Highlight only what changed while we were away, not the first load.
         store.replace(Array.isArray(m.users) ? m.users : [], now, seenSnapshot);
         seenSnapshot = true;
+        idleTotal = store.idleCount(now, idleMs);
         ui.board.hidden = false;
         break;
       case 'connected':
@@ -135,7 +140,24 @@ function apply(messages) {
         break;
     }
   }
-  render();
+  renderSoon();
+}
+
+/**
+ * Stream-driven renders are spaced STREAM_RENDER_MS apart: during a burst the
+ * model takes every frame's batch, but repainting the table 60 times a
+ * second would buy nothing readable and cost the main thread most of its
+ * time. Scrolling, filtering and sorting still render on the next frame.
+ */
+function renderSoon() {
+  const wait = lastRenderAt + STREAM_RENDER_MS - performance.now();
+  if (wait <= 0) render();
+  else if (streamTimer === 0) {
+    streamTimer = setTimeout(() => {
+      streamTimer = 0;
+      scheduleRender();
+    }, wait);
+  }
 }
 
 function kick(sessionId) {
@@ -157,24 +179,19 @@ function unmarkKick(sessionId) {
 function render() {
   cancelAnimationFrame(renderFrame);
   renderFrame = 0;
+  lastRenderAt = performance.now();
   const now = Date.now();
   store.derive();
   setCount(ui.connections, store.live);
   setCount(ui.users, store.labels.size);
-  setCount(ui.idleCount, store.idleCount(now, idleMs));
+  setCount(ui.idleCount, idleTotal);
   const total = store.rows.size;
   const shown = store.view.length;
   ui.shown.textContent = store.filter ? `${formatCount(shown)} of ${formatCount(total)} shown` : '';
   const empty = store.filter ? 'No connection matches the filter.' : 'No connections right now.';
   table.render(store.view, now, idleMs, empty);
-  if (live && store.live !== chartCount) updateChart(now);
-}
-
-/** The chart follows the count between ticks too, so its latest point is never stale. */
-function updateChart(now) {
-  chartCount = live ? store.live : -1;
-  chart.sample(now, live ? store.live : null);
-  chart.draw();
+  // The sample follows the count between ticks; drawing waits for the tick.
+  if (live) chart.sample(now, store.live);
 }
 
 function scheduleRender() {
@@ -200,8 +217,10 @@ function toast(text) {
 function tick() {
   const now = Date.now();
   store.expire(now);
+  idleTotal = store.idleCount(now, idleMs);
   render();
-  updateChart(now);
+  chart.sample(now, live ? store.live : null);
+  chart.draw();
 }
 
 function initIdle() {
@@ -215,6 +234,7 @@ function initIdle() {
   idleMs = Number(ui.idle.value) * 1000;
   ui.idle.addEventListener('change', () => {
     idleMs = Number(ui.idle.value) * 1000;
+    idleTotal = store.idleCount(Date.now(), idleMs);
     render();
   });
 }
@@ -244,10 +264,7 @@ ui.filter.addEventListener('input', () => {
   scheduleRender();
 });
 ui.scroller.addEventListener('scroll', scheduleRender, { passive: true });
-window.addEventListener('resize', () => {
-  scheduleRender();
-  chart.draw();
-});
+window.addEventListener('resize', scheduleRender);
 ui.retry.addEventListener('click', () => stream?.retryNow());
 ui.signOut.addEventListener('click', () => signOut());
 ui.signInForm.addEventListener('submit', (event) => {

@@ -12,10 +12,19 @@ export class CountChart {
 
   #caption;
 
+  /** CSS size, kept by a ResizeObserver: reading it while drawing would force a layout every frame. */
+  #width = 0;
+  #height = 0;
+
   constructor(canvas, caption) {
     this.#canvas = canvas;
     this.#caption = caption;
     this.#colors = this.#readColors();
+    new ResizeObserver(([entry]) => {
+      this.#width = entry.contentRect.width;
+      this.#height = entry.contentRect.height;
+      this.draw();
+    }).observe(canvas);
     window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
       this.#colors = this.#readColors();
       this.draw();
@@ -36,8 +45,8 @@ export class CountChart {
   draw() {
     const canvas = this.#canvas;
     const ratio = window.devicePixelRatio || 1;
-    const cssWidth = canvas.clientWidth;
-    const cssHeight = canvas.clientHeight;
+    const cssWidth = this.#width;
+    const cssHeight = this.#height;
     if (cssWidth === 0 || cssHeight === 0) return;
     if (canvas.width !== Math.round(cssWidth * ratio) || canvas.height !== Math.round(cssHeight * ratio)) {
       canvas.width = Math.round(cssWidth * ratio);

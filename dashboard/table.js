@@ -66,7 +66,9 @@ export class VirtualTable {
   #top = spacer();
   #bottom = spacer();
   #empty;
-  #pool = [];
+  /** Row elements in the DOM now, top to bottom, and detached ones to reuse. */
+  #shown = [];
+  #spare = [];
   #rowHeight = 0;
 
   constructor({ scroller, table, tbody, onKick }) {
@@ -94,6 +96,8 @@ export class VirtualTable {
     if (view.length === 0) {
       setText(this.#empty.firstChild, emptyText);
       if (this.#tbody.firstChild !== this.#empty || this.#tbody.childNodes.length !== 1) this.#tbody.replaceChildren(this.#empty);
+      this.#spare.push(...this.#shown);
+      this.#shown = [];
       return;
     }
     const h = this.rowHeight;
@@ -101,20 +105,31 @@ export class VirtualTable {
     const height = this.#scroller.clientHeight || 600;
     const first = Math.max(0, Math.floor(scrollTop / h) - OVERSCAN);
     const last = Math.min(view.length, Math.ceil((scrollTop + height) / h) + OVERSCAN);
-    while (this.#pool.length < last - first) this.#pool.push(createRowElement());
-
+    // Keyed reuse: a row still in the window keeps its element, so when new
+    // rows arrive on top the others move instead of being rewritten.
+    const previous = new Map();
+    for (const el of this.#shown) previous.set(el.row, el);
+    const shown = [];
+    for (let i = first; i < last; i++) {
+      const el = previous.get(view[i]);
+      if (el !== undefined) previous.delete(view[i]);
+      shown.push(el);
+    }
+    const spare = this.#spare;
+    for (const el of previous.values()) spare.push(el);
     const wanted = [this.#top];
     for (let i = first; i < last; i++) {
-      const el = this.#pool[i - first];
+      const el = (shown[i - first] ??= spare.pop() ?? createRowElement());
       this.#fill(el, view[i], i, now, idleMs);
       wanted.push(el.tr);
     }
+    this.#shown = shown;
     wanted.push(this.#bottom);
     this.#top.firstChild.style.height = `${first * h}px`;
     this.#bottom.firstChild.style.height = `${(view.length - last) * h}px`;
     this.#place(wanted);
     if (this.#rowHeight === 0 && last > first) {
-      const measured = this.#pool[0].tr.getBoundingClientRect().height;
+      const measured = shown[0].tr.getBoundingClientRect().height;
       if (measured > 0) this.#rowHeight = measured;
     }
   }
@@ -149,7 +164,9 @@ export class VirtualTable {
       setText(el.browser, row.browser);
       setAttr(el.browser, 'title', row.ua || 'no user agent');
       setAttr(el.since, 'datetime', new Date(row.connectedAt).toISOString());
-      setAttr(el.since, 'title', formatAbsolute(row.connectedAt));
+      // Intl formatting is slow enough to matter per frame; once per row.
+      row.connectedTitle ??= formatAbsolute(row.connectedAt);
+      setAttr(el.since, 'title', row.connectedTitle);
       setAttr(el.kick, 'aria-label', `Kick session ${row.sessionId}${row.label ? ` (${row.label})` : ''}`);
     }
     setAttr(tr, 'aria-rowindex', String(index + 2));
@@ -157,7 +174,11 @@ export class VirtualTable {
     if (el.active.dataset.ms !== String(row.lastActiveAt)) {
       el.active.dataset.ms = String(row.lastActiveAt);
       setAttr(el.active, 'datetime', new Date(row.lastActiveAt).toISOString());
-      setAttr(el.active, 'title', formatAbsolute(row.lastActiveAt));
+      if (row.activeTitleMs !== row.lastActiveAt) {
+        row.activeTitleMs = row.lastActiveAt;
+        row.activeTitle = formatAbsolute(row.lastActiveAt);
+      }
+      setAttr(el.active, 'title', row.activeTitle);
     }
     setText(el.active, formatRelative(row.lastActiveAt, now));
     const gone = row.goneAt !== 0;

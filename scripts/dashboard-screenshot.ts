@@ -54,7 +54,7 @@ export async function captureDashboard(out: string, width = 1280, height = 900):
       await sleep(2000);
     }
     await open(i++); // one fresh row, highlighted
-    await sleep(300);
+    await sleep(1200); // the chart redraws once a second
     await dash.page.screenshot({ path: out });
     if (dash.errors.length > 0) console.error(dash.errors.join('\n'));
     await dash.close();

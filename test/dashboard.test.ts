@@ -217,7 +217,8 @@ Dashboard('connections idle past the threshold are marked', async () => {
     await page.waitForSelector(`${idleRow}.is-idle`, { timeout: 8000 });
     assert.ok(await page.isVisible(`${idleRow} .badge-idle`), 'a visible "idle" badge, not colour alone');
     assert.not.match((await page.getAttribute(`#rows tr[data-session-id="${busy.sessionId}"]`, 'class')) ?? '', 'is-idle');
-    assert.is(await counter(page, 'idle'), 1);
+    // The idle counter is recounted once a second.
+    await waitFor(async () => (await counter(page, 'idle')) === 1, 3000, 'one idle connection counted');
   } finally {
     clearInterval(pinger);
     idler.ws.terminate();
@@ -264,8 +265,8 @@ Dashboard('after a server restart the page reconnects and shows the new state', 
 Dashboard('10,000 connections: the page shows the count and stays responsive', async () => {
   const result = await runDashboardBench({ connections: 10_000 });
   console.log(`  dashboard at 10k: ${JSON.stringify(result)}`);
-  // Churn keeps a handful of connections in flight at any moment.
-  assert.ok(Math.abs(result.shownConnections - 10_000) <= 40, `shown ${result.shownConnections}`);
+  // Churn (20 closes and reopens a second) keeps a few connections in flight at any moment.
+  assert.ok(Math.abs(result.shownConnections - 10_000) <= 100, `shown ${result.shownConnections}`);
   assert.ok(result.shownUsers >= 490 && result.shownUsers <= 500, `users ${result.shownUsers}`);
   // Virtual scrolling: a screenful of rows in the DOM, not ten thousand.
   assert.ok(result.domRows > 0 && result.domRows < 100, `dom rows ${result.domRows}`);
