@@ -20,6 +20,7 @@ export {
   withTransaction,
 } from './repository.js';
 export { createLogger, silentLogger, type Logger } from './logger.js';
+export { createHttpServer } from './http-server.js';
 export { createQueryLog, type QueryLog, type QueryLogOptions } from './query-log.js';
 export {
   insertSessions,
