@@ -29,7 +29,7 @@ import { CloseCode } from './constants.js';
 import type { Database } from './database.js';
 import type { Logger } from './logger.js';
 import { NodeRegistry } from './node-registry.js';
-import { PgListener, PgSnapshot, publishChange, type RemoteChange } from './pg-events.js';
+import { PgListener, PgSnapshot, publishChange, publishKick, type RemoteChange } from './pg-events.js';
 import type { CommittedChange, RowStore } from './record-writer.js';
 import { getUserBySessionId, listActiveUsers, listSessionIdsOfNode } from './repository.js';
 import type { User } from './types.js';
@@ -45,7 +45,12 @@ export interface MultiNodeOptions {
   admins: AdminChannel;
   /** Rewrite this node's rows from its live set (it was reaped while alive). */
   resync(): void;
+  /** Close a client held by this node; false when it is not here. */
+  kickLocal(sessionId: string): boolean;
 }
+
+/** Session ids are UUIDs; anything much longer is not one and is not relayed. */
+const MAX_SESSION_ID_LENGTH = 128;
 
 interface Snapshot {
   snapshot: PgSnapshot;
@@ -87,6 +92,7 @@ export class MultiNodeHub {
       onChange: (change) => this.#onChange(change),
       onListening: (reconnected) => this.#onListening(reconnected),
       onLost: () => {},
+      onKick: (sessionId) => void options.kickLocal(sessionId),
     });
   }
 
@@ -113,6 +119,17 @@ export class MultiNodeHub {
     this.#stopped = true;
     await this.#registry.stop();
     await this.#listener.stop();
+  }
+
+  /**
+   * Relay an admin's kick for a session not held here to every node.
+   * True when relayed: whether the session exists anywhere is only known
+   * to its owner, whose `disconnected` event is the answer.
+   */
+  kickRemote(sessionId: string): boolean {
+    if (this.#stopped || sessionId.length === 0 || sessionId.length > MAX_SESSION_ID_LENGTH) return false;
+    publishKick(this.#options.db, sessionId).catch((error) => this.#options.logger.warn({ err: error }, 'kick relay failed'));
+    return true;
   }
 
   /** Snapshot then live changes for one admin; see the file comment. */

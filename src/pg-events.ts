@@ -85,6 +85,17 @@ export async function publishChange(trx: Database, change: CommittedChange, node
     from unnest(${chunks}::text[]) with ordinality as p(payload, i)`.execute(trx);
 }
 
+/** Kick requests share the channel; no xid-tagged payload starts with a letter. */
+const KICK_PREFIX = 'k:';
+
+/**
+ * Ask every node to kick `sessionId`; the one holding it closes it with
+ * 4000 and its delete is announced like any other leave.
+ */
+export async function publishKick(db: Database, sessionId: string): Promise<void> {
+  await sql`select pg_notify(${MultiNode.channel}, ${KICK_PREFIX + JSON.stringify({ s: sessionId })})`.execute(db);
+}
+
 export interface PgListenerOptions {
   config: pg.ClientConfig;
   logger: Logger;
@@ -103,6 +114,8 @@ export interface PgListenerOptions {
   onListening(reconnected: boolean): void;
   /** The connection was lost; changes are being missed until onListening. */
   onLost(reason: string): void;
+  /** An admin on some node asked for this session to be kicked (see `publishKick`). */
+  onKick(sessionId: string): void;
 }
 
 export class PgListener {
@@ -227,6 +240,11 @@ export class PgListener {
   }
 
   async #deliver(payload: string): Promise<void> {
+    if (payload.startsWith(KICK_PREFIX)) {
+      const sessionId = (JSON.parse(payload.slice(KICK_PREFIX.length)) as { s?: unknown }).s;
+      if (typeof sessionId === 'string') this.#options.onKick(sessionId);
+      return;
+    }
     const first = payload.indexOf(':');
     const second = payload.indexOf(':', first + 1);
     if (first <= 0 || second <= first) return;

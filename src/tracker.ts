@@ -121,7 +121,8 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       throttle,
       logger,
       subscribe: (admin) => this.#subscribe(admin),
-      kick: (sessionId) => this.kick(sessionId),
+      // With several nodes, a session held elsewhere is kicked by its owner.
+      kick: (sessionId) => this.kick(sessionId) || this.#multi?.kickRemote(sessionId) === true,
     });
     this.#multi = multiNode
       ? new MultiNodeHub({
@@ -136,6 +137,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
           logger,
           admins,
           resync: () => void writer.resync().catch(() => {}),
+          kickLocal: (sessionId) => this.kick(sessionId),
         })
       : undefined;
     const wss = new WebSocketServer({

@@ -113,6 +113,31 @@ multi('two nodes: snapshots, /active-users and live events cover both nodes', as
   }
 });
 
+multi('an admin on one node kicks a client held by another', async () => {
+  const url = await freshDatabase();
+  const a = await startNode(url, 'kick-a');
+  const b = await startNode(url, 'kick-b');
+  const clients: TestClient[] = [];
+  try {
+    const victim = await connectClient(b.wsUrl('/ws'));
+    const bystander = await connectClient(b.wsUrl('/ws'));
+    clients.push(victim, bystander);
+    const admin = await connectAdmin(a.wsUrl('/admin/stream'), TOKEN);
+    clients.push(admin);
+    admin.send({ type: 'kick', sessionId: victim.sessionId });
+    const closed = await victim.closed;
+    assert.is(closed.code, 4000, 'closed by its own node with the kick code');
+    await admin.next((m) => m.type === 'disconnected' && m.sessionId === victim.sessionId);
+    assert.equal(await activeSessionIds(a), [bystander.sessionId]);
+    assert.is(bystander.ws.readyState, bystander.ws.OPEN);
+    assert.not.ok(admin.inbox.some((m) => m.type === 'error'), 'no "unknown session" for a session on another node');
+  } finally {
+    for (const c of clients) await c.close();
+    await a.close();
+    await b.close();
+  }
+});
+
 multi('a change too large for one NOTIFY is split, and every connect arrives', async () => {
   const url = await freshDatabase();
   const a = await startNode(url, 'split-a');

@@ -69,6 +69,7 @@ listener('a silent (half-open) connection is detected by the probe; the listener
     onChange: (change) => received.push(change),
     onListening: (reconnected) => listening.push(reconnected),
     onLost: (reason) => lost.push(reason),
+    onKick: () => {},
   });
   try {
     await l.start();
