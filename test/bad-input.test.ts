@@ -5,10 +5,13 @@
  * bounded metadata. In every case the process survives, a bystander client
  * is undisturbed, and the closed client's row is removed.
  */
+import type { IncomingMessage } from 'node:http';
 import { setImmediate as tick } from 'node:timers/promises';
+import fc from 'fast-check';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CloseCode, CloseReason, MetadataLimits } from '../src/constants.js';
+import { buildMetadata } from '../src/metadata.js';
 import { countActiveUsers, getUserBySessionId, listActiveUsers } from '../src/repository.js';
 import { captureLogs } from './helpers/log-capture.js';
 import { closePayload, encodeFrame, Opcode, rawUpgrade, type RawPeer } from './helpers/raw-ws.js';
@@ -216,6 +219,28 @@ test('hostile query strings and user agents are bounded and stored only as bound
   } finally {
     await t.close();
   }
+});
+
+test('metadata stays within its caps for any query string, user agent and origin', () => {
+  const hostile = fc.oneof(
+    fc.string({ unit: 'binary', maxLength: 3000 }),
+    // Characters that JSON escapes to 2 or 6 characters each, and lone surrogates.
+    fc.string({ unit: fc.constantFrom('\u0001', '"', '\\', '\ud800', 'a'), minLength: 400, maxLength: 3000 }),
+  );
+  fc.assert(
+    fc.property(hostile, hostile, hostile, fc.array(fc.tuple(hostile, hostile), { maxLength: 30 }), (ua, origin, user, params) => {
+      const url = new URL('http://localhost/ws');
+      url.searchParams.set('user', user);
+      for (const [k, v] of params) url.searchParams.append(k, v);
+      const req = { headers: { 'user-agent': ua, origin }, socket: { remoteAddress: '127.0.0.1' } } as unknown as IncomingMessage;
+      const metadata = buildMetadata(req, url);
+      assert.ok(JSON.stringify(metadata).length <= MetadataLimits.maxTotalLength);
+      for (const value of [metadata.userAgent, metadata.origin, metadata.path, metadata.user ?? '', ...Object.keys(metadata.query), ...Object.values(metadata.query)]) {
+        assert.ok(value.length <= MetadataLimits.maxFieldLength);
+      }
+    }),
+    { numRuns: 300 },
+  );
 });
 
 test('an upgrade with a malformed request target is refused without a row', async () => {
