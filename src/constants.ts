@@ -122,6 +122,17 @@ export const MetadataLimits = {
   maxTotalLength: 2048,
 } as const;
 
+/**
+ * Group commit for connects and disconnects. A commit costs about the
+ * same for one row as for dozens (it is mostly WAL I/O), so under a storm
+ * the writer commits at most once per `minIntervalMs` and gathers what
+ * arrives in between; a lone connect after a quiet spell is still written
+ * on the next tick, with no added delay.
+ */
+export const WriteBatching = {
+  minIntervalMs: 5,
+} as const;
+
 /** How long to wait between retries while the database is failing. */
 export const RetryBackoff = {
   initialMs: 100,

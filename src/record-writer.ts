@@ -21,7 +21,7 @@
 import type { LiveConnection, LiveSet } from './live-set.js';
 import type { Logger } from './logger.js';
 import type { Database } from './database.js';
-import { HistoryLimits, RetryBackoff } from './constants.js';
+import { HistoryLimits, RetryBackoff, WriteBatching } from './constants.js';
 import { toSessionRecord, UNKNOWN_END, type ConnectionEnd } from './connection-end.js';
 import { insertSessions, type SessionRecord } from './history-repository.js';
 import { SerialQueue } from './serial-queue.js';
@@ -76,6 +76,10 @@ export class RecordWriter {
   /** History rows dropped because the outage outlasted HistoryLimits.maxPending. */
   #endedDropped = 0;
   #flushScheduled = false;
+  /** performance.now() when the last connect/disconnect flush started (group commit). */
+  #lastFlushAt = -Infinity;
+  /** A connect/disconnect flush held back by the group-commit interval. */
+  #flushTimer: NodeJS.Timeout | undefined;
   #touchTimer: NodeJS.Timeout | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #retryDelay: number = RetryBackoff.initialMs;
@@ -161,17 +165,27 @@ export class RecordWriter {
     this.#closed = true;
     clearInterval(this.#touchTimer);
     clearTimeout(this.#retryTimer);
+    // A flush held back for group commit runs now, before the queue drains.
+    if (this.#flushTimer !== undefined) this.#runScheduledFlush();
     await this.#queue.idle();
   }
 
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    setImmediate(() => {
-      this.#flushScheduled = false;
-      this.#enqueueFlush(false);
-    });
+    // Next tick when quiet; under a storm, at most one commit per interval.
+    const wait = this.#lastFlushAt + WriteBatching.minIntervalMs - performance.now();
+    if (wait <= 0) setImmediate(this.#runScheduledFlush);
+    else this.#flushTimer = setTimeout(this.#runScheduledFlush, wait);
   }
+
+  readonly #runScheduledFlush = (): void => {
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    this.#flushScheduled = false;
+    this.#lastFlushAt = performance.now();
+    this.#enqueueFlush(false);
+  };
 
   #enqueueFlush(withTouches: boolean): void {
     // Failures are handled inside #flush; the catch only keeps the promise quiet.
