@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { RawData, WebSocket } from 'ws';
 import { CloseCode, CloseReason } from './constants.js';
-import { UNKNOWN_END, type ConnectionEnd } from './connection-end.js';
+import { protocolErrorCloseCode, UNKNOWN_END, type ConnectionEnd } from './connection-end.js';
 import type { LiveConnection, LiveSet } from './live-set.js';
 import type { Logger } from './logger.js';
 import type { TrackerMetrics } from './metrics.js';
@@ -56,12 +56,18 @@ export function openClientConnection(ctx: ClientContext, socket: WebSocket, req:
   socket.on('pong', () => {
     conn.alive = true;
   });
+  // The close code ws sent for a protocol error; its 'close' event reports 1006 then.
+  let sentCode: number | undefined;
   socket.on('error', (error) => {
     // ws has already picked the close code (1002, 1007, 1009); 'close' follows.
-    ctx.logger.debug({ sessionId: conn.user.sessionId, code: (error as { code?: string }).code }, 'client protocol error');
+    const errorCode = (error as { code?: string }).code;
+    sentCode = protocolErrorCloseCode(errorCode);
+    ctx.logger.debug({ sessionId: conn.user.sessionId, code: errorCode }, 'client protocol error');
   });
   // The code ws reports: the peer's, or 1006 when the socket ended without a close frame.
-  socket.on('close', (code, reason) => closeClientConnection(ctx, conn, { code, reason: reason.toString() }));
+  socket.on('close', (code, reason) =>
+    closeClientConnection(ctx, conn, sentCode === undefined ? { code, reason: reason.toString() } : { code: sentCode, reason: '' }),
+  );
   ctx.metrics?.connectionOpened();
   ctx.logger.debug({ sessionId: conn.user.sessionId, ip: conn.ip }, 'client connected');
   return conn;

@@ -37,3 +37,23 @@ export function toSessionRecord(conn: LiveConnection, end: ConnectionEnd, endedM
     bytesIn: conn.bytesIn,
   };
 }
+
+/**
+ * The close code ws sends for each of its protocol errors (see ws's
+ * receiver). Its 'close' event then reports 1006, since it stops reading
+ * before the peer's reply, so the tracker records this one instead.
+ */
+export function protocolErrorCloseCode(errorCode: string | undefined): number | undefined {
+  switch (errorCode) {
+    case 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH':
+    case 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH':
+      return 1009;
+    case 'WS_ERR_INVALID_UTF8':
+      return 1007;
+    case 'WS_ERR_TOO_MANY_BUFFERED_PARTS':
+      return 1008;
+    default:
+      // Every other receiver error is a protocol error; anything else keeps ws's code.
+      return errorCode?.startsWith('WS_ERR_') ? 1002 : undefined;
+  }
+}

@@ -167,6 +167,26 @@ rows('a connection that ends while the database is failing still gets its row af
   }
 });
 
+rows('protocol-level ends: 1009 for an oversized message, 1005 for a close frame without a code', async () => {
+  const t = await startTracker({ maxPayload: 1024 });
+  try {
+    const admin = await connectAdmin(t.wsUrl('/admin/stream'), TOKEN);
+    const big = await connectClient(t.wsUrl('/ws?user=big'));
+    const bare = await connectClient(t.wsUrl('/ws?user=bare'));
+    big.send('x'.repeat(2048));
+    assert.is((await big.closed).code, 1009);
+    bare.ws.close();
+    await bare.closed;
+    const gone = (id: string) => admin.inbox.some((m) => m.type === 'disconnected' && m.sessionId === id);
+    await waitFor(() => gone(big.sessionId) && gone(bare.sessionId), 5000, 'both disconnect events');
+    assert.is((await sessionFor(t, big.sessionId))?.closeCode, 1009);
+    assert.is((await sessionFor(t, bare.sessionId))?.closeCode, 1005);
+    await admin.close();
+  } finally {
+    await t.close();
+  }
+});
+
 rows.run();
 
 const retention = suite('history retention');
