@@ -185,9 +185,14 @@ function render() {
   setCount(ui.connections, store.live);
   setCount(ui.users, store.labels.size);
   setCount(ui.idleCount, idleTotal);
-  const total = store.rows.size;
-  const shown = store.view.length;
-  ui.shown.textContent = store.filter ? `${formatCount(shown)} of ${formatCount(total)} shown` : '';
+  if (store.filter) {
+    // Open connections only: fading rows are not counted anywhere.
+    let shown = 0;
+    for (const row of store.view) if (row.goneAt === 0) shown++;
+    ui.shown.textContent = `${formatCount(shown)} of ${formatCount(store.live)} shown`;
+  } else {
+    ui.shown.textContent = '';
+  }
   const empty = store.filter ? 'No connection matches the filter.' : 'No connections right now.';
   table.render(store.view, now, idleMs, empty);
   // The sample follows the count between ticks; drawing waits for the tick.

@@ -178,6 +178,30 @@ Dashboard('kick closes the real client with 4000 and removes its row', async () 
   }
 });
 
+Dashboard('the layout fits a phone screen: no sideways scrolling, the kick button in reach', async () => {
+  const t = await startTracker();
+  const client = await connectClient(t.wsUrl('/ws?user=a-rather-long-user-label-for-a-small-screen'), { headers: { 'user-agent': SAFARI } });
+  const dash = await openDashboard(browser, t.httpUrl(`/admin#token=${TOKEN}`), { width: 390, height: 844 });
+  const { page } = dash;
+  try {
+    await waitFor(async () => (await visibleSessions(page)).length === 1, 5000, 'the row');
+    const widths = await page.evaluate(() => {
+      const d = (globalThis as any).document.documentElement;
+      return { scroll: d.scrollWidth, client: d.clientWidth };
+    });
+    assert.ok(widths.scroll <= widths.client, `page is ${widths.scroll}px wide in a ${widths.client}px screen`);
+    assert.ok(await page.isVisible(`#rows tr[data-session-id="${client.sessionId}"] button[data-kick]`));
+    assert.ok(await page.isVisible('#filter'));
+    assert.ok(await page.isHidden(`#rows tr[data-session-id="${client.sessionId}"] td.c-addr`), 'secondary columns fold away');
+    const box = await page.locator(`#rows tr[data-session-id="${client.sessionId}"] button[data-kick]`).boundingBox();
+    assert.ok(box !== null && box.x + box.width <= 390, 'kick button on screen');
+  } finally {
+    client.ws.terminate();
+    await dash.close();
+    await t.close();
+  }
+});
+
 Dashboard('a wrong token shows a clear error and no data; the sign-in form then works', async () => {
   const t = await startTracker();
   const client = await connectClient(t.wsUrl('/ws?user=alice'));
