@@ -1,0 +1,208 @@
+// Connection history on the dashboard: the last hour's session counts and
+// median length (GET /history/stats), and the recent sessions with a user
+// filter and cursor paging (GET /history). Self-contained: it builds its own
+// collapsible section at the foot of the board (closed, it is one line, so
+// the live table keeps its room) and reads the admin token app.js keeps in
+// this tab's session storage. Values reach the DOM as text, never as HTML.
+
+import { formatAbsolute, formatCount, formatRelative } from '/admin/format.js';
+
+const TOKEN_KEY = 'roster.adminToken';
+const PAGE_SIZE = 50;
+/** The first page and the stats refresh this often while the board is shown. */
+const REFRESH_MS = 15_000;
+
+/** Names for the close codes a session can end with. */
+const CLOSE_NAMES = {
+  1000: 'normal',
+  1001: 'going away',
+  1002: 'protocol error',
+  1005: 'no code',
+  1006: 'dropped',
+  1007: 'invalid data',
+  1008: 'policy',
+  1009: 'too big',
+  1011: 'server error',
+  4000: 'kicked',
+};
+
+/** "850 ms", "42 s", "5 min 3 s", "2 h 10 min". */
+export function formatDuration(ms) {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return s % 60 ? `${m} min ${s % 60} s` : `${m} min`;
+  const h = Math.floor(m / 60);
+  return m % 60 ? `${h} h ${m % 60} min` : `${h} h`;
+}
+
+function closeText(code, reason) {
+  const name = CLOSE_NAMES[code] ?? (code >= 4000 ? 'application' : '');
+  const head = name ? `${code} ${name}` : String(code);
+  return reason ? `${head} · ${reason}` : head;
+}
+
+function el(tag, props = {}, children = []) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === 'text') node.textContent = value;
+    else if (key === 'class') node.className = value;
+    else node.setAttribute(key, value);
+  }
+  node.append(...children);
+  return node;
+}
+
+function stat(id, label) {
+  const dd = el('dd', { id, text: '—' });
+  return { node: el('div', { class: 'stat' }, [el('dt', { text: label }), dd]), dd };
+}
+
+function buildSection() {
+  const ended = stat('history-ended', 'Ended, last hour');
+  const started = stat('history-started', 'Started, last hour');
+  const median = stat('history-median', 'Median session');
+  const filter = el('input', { id: 'history-user', type: 'search', placeholder: 'exact user label', spellcheck: 'false', autocomplete: 'off' });
+  const refresh = el('button', { class: 'btn', type: 'submit', text: 'Refresh' });
+  const form = el('form', { class: 'tools', id: 'history-form' }, [
+    el('div', { class: 'field grow' }, [el('label', { for: 'history-user', text: 'User' }), filter]),
+    refresh,
+  ]);
+  const status = el('p', { id: 'history-status', class: 'shown', role: 'status', 'aria-live': 'polite' });
+  const rows = el('tbody', { id: 'history-rows' });
+  const head = el('tr', {}, ['Ended', 'User', 'Address', 'Duration', 'Messages', 'Close', 'Session'].map((name) => el('th', { scope: 'col', text: name })));
+  const table = el('table', { class: 'history-table', id: 'history-table' }, [
+    el('caption', { class: 'visually-hidden', text: 'Ended sessions, newest first' }),
+    el('thead', {}, [head]),
+    rows,
+  ]);
+  const more = el('button', { class: 'btn', type: 'button', id: 'history-more', text: 'Load older sessions' });
+  more.hidden = true;
+  const section = el('details', { class: 'history', id: 'history' }, [
+    el('summary', {}, [el('h2', { text: 'Connection history' }), el('dl', { class: 'stats history-stats' }, [ended.node, started.node, median.node])]),
+    form,
+    status,
+    el('div', { class: 'history-scroller' }, [table]),
+    more,
+  ]);
+  return { section, ended: ended.dd, started: started.dd, median: median.dd, filter, form, status, rows, more };
+}
+
+function sessionRow(s, now) {
+  const ended = Date.parse(s.disconnectedAt);
+  const when = el('time', { datetime: s.disconnectedAt, title: formatAbsolute(ended), text: formatRelative(ended, now) });
+  const session = el('code', { title: s.sessionId, text: s.sessionId.slice(0, 8) });
+  return el('tr', { 'data-session-id': s.sessionId }, [
+    el('td', {}, [when]),
+    el('td', { text: s.user ?? '—' }),
+    el('td', { text: s.remoteAddress || '—' }),
+    el('td', { class: 'num', text: formatDuration(s.durationMs) }),
+    el('td', { class: 'num', text: formatCount(s.messages) }),
+    el('td', { class: 'history-close', 'data-code': String(s.closeCode), text: closeText(s.closeCode, s.closeReason) }),
+    el('td', {}, [session]),
+  ]);
+}
+
+class HistoryView {
+  #ui;
+  #board;
+  #cursor = null;
+  #pagedOlder = false;
+  #timer = 0;
+  #loading = false;
+
+  constructor(board) {
+    this.#board = board;
+    this.#ui = buildSection();
+    board.append(this.#ui.section);
+    this.#ui.form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      void this.refresh();
+    });
+    this.#ui.more.addEventListener('click', () => void this.#loadPage(true));
+    this.#ui.section.addEventListener('toggle', () => {
+      if (this.#ui.section.open) void this.refresh();
+    });
+    // Refresh whenever the board appears (sign-in), then on a timer while it shows.
+    new MutationObserver(() => this.#visibilityChanged()).observe(board, { attributes: true, attributeFilter: ['hidden'] });
+    this.#visibilityChanged();
+  }
+
+  #visibilityChanged() {
+    clearInterval(this.#timer);
+    this.#timer = 0;
+    if (this.#board.hidden) return;
+    void this.refresh();
+    this.#timer = setInterval(() => {
+      void this.#loadStats();
+      // Paging back in time must not be undone under the reader.
+      if (this.#ui.section.open && !this.#pagedOlder) void this.#loadPage(false);
+    }, REFRESH_MS);
+  }
+
+  /** Stats always; the list only while the section is open. */
+  refresh() {
+    this.#pagedOlder = false;
+    return Promise.all([this.#loadStats(), this.#ui.section.open ? this.#loadPage(false) : undefined]);
+  }
+
+  async #get(path) {
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (!token) return null;
+    const res = await fetch(path, { headers: { authorization: `Bearer ${token}` }, cache: 'no-store' });
+    if (res.status === 401) throw new Error('the server rejected this admin token');
+    if (!res.ok) throw new Error(`${path.split('?')[0]} answered ${res.status}`);
+    return res.json();
+  }
+
+  async #loadStats() {
+    try {
+      const stats = await this.#get('/history/stats');
+      if (stats === null) return;
+      this.#ui.ended.textContent = formatCount(stats.ended);
+      this.#ui.started.textContent = formatCount(stats.started);
+      this.#ui.median.textContent = formatDuration(stats.medianDurationMs);
+    } catch (error) {
+      this.#showStatus(`History unavailable: ${error.message}.`);
+    }
+  }
+
+  async #loadPage(older) {
+    if (this.#loading) return;
+    this.#loading = true;
+    const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
+    const user = this.#ui.filter.value.trim();
+    if (user) params.set('user', user);
+    if (older && this.#cursor) params.set('before', this.#cursor);
+    try {
+      const page = await this.#get(`/history?${params}`);
+      if (page === null) return;
+      const now = Date.now();
+      const rows = page.sessions.map((s) => sessionRow(s, now));
+      if (older) {
+        this.#pagedOlder = true;
+        this.#ui.rows.append(...rows);
+      } else {
+        this.#ui.rows.replaceChildren(...rows);
+      }
+      this.#cursor = page.next;
+      this.#ui.more.hidden = page.next === null;
+      const shown = this.#ui.rows.childElementCount;
+      const scope = user ? ` for “${user}”` : '';
+      this.#showStatus(shown === 0 ? `No ended sessions${scope} yet.` : `${formatCount(shown)} sessions${scope}, newest first.`);
+    } catch (error) {
+      this.#showStatus(`History unavailable: ${error.message}.`);
+    } finally {
+      this.#loading = false;
+    }
+  }
+
+  #showStatus(text) {
+    this.#ui.status.textContent = text;
+  }
+}
+
+const board = document.getElementById('board');
+if (board !== null) new HistoryView(board);
