@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { RawData, WebSocket } from 'ws';
-import { CloseCode, CloseReason } from './constants.js';
+import { CloseCode, CloseReason, Defaults } from './constants.js';
 import { protocolErrorCloseCode, UNKNOWN_END, type ConnectionEnd } from './connection-end.js';
 import type { LiveConnection, LiveSet } from './live-set.js';
 import type { Logger } from './logger.js';
@@ -106,7 +106,19 @@ function onMessage(ctx: ClientContext, conn: LiveConnection, data: RawData, isBi
   const size = Buffer.isBuffer(data) ? data.length : data instanceof ArrayBuffer ? data.byteLength : byteLength(data);
   conn.bytesIn += size;
   ctx.writer.touch(conn);
-  if (!isBinary && size <= MAX_CONTROL_MESSAGE_BYTES && isPing(data)) conn.socket.send(PONG);
+  if (!isBinary && size <= MAX_CONTROL_MESSAGE_BYTES && isPing(data)) {
+    // Each ping costs us a pong: one that never reads them would grow this
+    // socket's send buffer without end, so past a small cap it goes.
+    if (conn.socket.bufferedAmount > Defaults.clientMaxBufferedBytes) {
+      const socket = conn.socket;
+      socket.close(CloseCode.TRY_AGAIN_LATER, CloseReason.SLOW_CONSUMER);
+      closeClientConnection(ctx, conn, { code: CloseCode.TRY_AGAIN_LATER, reason: CloseReason.SLOW_CONSUMER });
+      // A reader that never drains would also never finish the close handshake.
+      setTimeout(() => socket.terminate(), 1000).unref();
+      return;
+    }
+    conn.socket.send(PONG);
+  }
 }
 
 function byteLength(chunks: Buffer[]): number {

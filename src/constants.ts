@@ -13,7 +13,7 @@ export const CloseCode = {
   MESSAGE_TOO_BIG: 1009,
   /** Unexpected server failure while handling the socket. */
   INTERNAL_ERROR: 1011,
-  /** Admin consumer too slow: its send buffer passed the cap. */
+  /** Consumer too slow (an admin, or a client that never reads its pongs): its send buffer passed the cap. */
   TRY_AGAIN_LATER: 1013,
   /** Kicked by an admin. */
   KICKED: 4000,
@@ -81,6 +81,12 @@ export const Defaults = {
   maxAdmins: 50,
   /** Bytes queued on an admin socket before it is closed with 1013. */
   adminMaxBufferedBytes: 8 * 1024 * 1024,
+  /**
+   * Bytes queued on a client socket before a ping from it closes it with
+   * 1013. Clients only ever get a welcome and pongs, so anything near this
+   * means one that asks for pongs and never reads them.
+   */
+  clientMaxBufferedBytes: 64 * 1024,
   shutdownTimeoutMs: 5000,
   /** Consecutive failed admin authentications from one address before a cooldown. */
   authFailureLimit: 5,

@@ -1,13 +1,14 @@
 /**
  * Slow consumers: an admin that stops reading is closed with 1013 once its
  * send buffer passes the cap, and later terminated if it never drains, so
- * it cannot grow server memory. Other admins and the clients carry on.
+ * it cannot grow server memory. Other admins and the clients carry on. A
+ * client that asks for pongs and never reads them goes the same way.
  */
 import type { Socket } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CloseCode, CloseReason } from '../src/constants.js';
-import { countActiveUsers } from '../src/repository.js';
+import { countActiveUsers, getUserBySessionId } from '../src/repository.js';
 import { captureLogs } from './helpers/log-capture.js';
 import { encodeFrame, Opcode, rawUpgrade, type RawPeer } from './helpers/raw-ws.js';
 import { startTracker, TOKEN, type TestTracker } from './helpers/tracker.js';
@@ -49,7 +50,9 @@ test('an admin that stops reading while asking for replies is closed with 1013; 
     const [line] = logs.find(TOO_SLOW);
     assert.ok(line.buffered > CAP && line.buffered < CAP + 1024, `buffer bounded by the cap, was ${line.buffered}`);
     assert.is(t.tracker.admins, 1, 'only the reading admin is left');
-    // Once it reads again, the close frame is at the end of what it gets.
+    // Once it reads again, the close frame is at the end of what it gets
+    // (read within the 1 s before the server gives up on it).
+    stuck.collect = false;
     stuck.socket.resume();
     assert.equal(await stuck.closed, { code: CloseCode.TRY_AGAIN_LATER, reason: CloseReason.SLOW_CONSUMER });
     stuck.destroy();
@@ -105,6 +108,35 @@ test('an admin that never drains is closed on the event stream and then terminat
     stuck.destroy();
     await last.close();
     await reader.close();
+  } finally {
+    await t.close();
+  }
+});
+
+test('a client that asks for pongs and never reads them is closed with 1013 and its row removed', async () => {
+  const t = await startTracker({ maxMessagesPerSecond: 1_000_000 });
+  try {
+    const bystander = await connectClient(t.wsUrl('/ws'));
+    const peer = await rawUpgrade(t.port, '/ws');
+    const welcome = await peer.nextJson((m) => m.type === 'welcome');
+    peer.socket.pause();
+    const batch = Buffer.concat(Array.from({ length: 5000 }, () => encodeFrame({ opcode: Opcode.TEXT, payload: '{"type":"ping"}' })));
+    let batches = 0;
+    while (t.tracker.connections === 2) {
+      assert.ok(batches < 2000, 'never closed');
+      peer.socket.write(batch);
+      batches++;
+      await sleep(batches % 10 === 0 ? 20 : 1);
+    }
+    peer.collect = false;
+    peer.socket.resume();
+    assert.equal(await peer.closed, { code: CloseCode.TRY_AGAIN_LATER, reason: CloseReason.SLOW_CONSUMER });
+    peer.destroy();
+    await waitFor(async () => (await getUserBySessionId(t.tracker.db, welcome.sessionId)) === undefined, 5000, 'row removed');
+    bystander.send({ type: 'ping' });
+    await bystander.next((m) => m.type === 'pong');
+    assert.is(await countActiveUsers(t.tracker.db), 1);
+    await bystander.close();
   } finally {
     await t.close();
   }

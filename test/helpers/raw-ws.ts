@@ -65,6 +65,11 @@ export interface RawPeer {
   headers: Record<string, string>;
   /** Server frames received so far (after the upgrade). */
   frames: Frame[];
+  /**
+   * Keep and parse data frames (default). Set false before draining
+   * megabytes that only matter for the close frame at their end.
+   */
+  collect: boolean;
   /** Resolves once the server's close frame arrives, or the TCP connection ends. */
   closed: Promise<CloseInfo>;
   /** Resolves when the TCP connection is fully closed. */
@@ -117,6 +122,7 @@ export function rawUpgrade(port: number, path: string, options: RawUpgradeOption
         const frame = parseFrame(buffered);
         if (frame === undefined) return;
         buffered = buffered.subarray(frame.size);
+        if (frame.frame.opcode !== Opcode.CLOSE && !peer!.collect) continue;
         frames.push(frame.frame);
         if (frame.frame.opcode === Opcode.CLOSE) {
           const p = frame.frame.payload;
@@ -155,6 +161,7 @@ export function rawUpgrade(port: number, path: string, options: RawUpgradeOption
         status,
         headers: responseHeaders,
         frames,
+        collect: true,
         closed,
         ended,
         send(spec) {
