@@ -9,10 +9,11 @@ import { bearerToken, tokensEqual } from './auth.js';
 import { Paths } from './constants.js';
 import type { TrackerContext } from './context.js';
 import { serveDashboard } from './dashboard-files.js';
-import { parseTarget, sendError, sendJson } from './http-util.js';
+import { parseTarget, sendError, sendJson, sendJsonText } from './http-util.js';
 import { serveHistory, serveHistoryStats, serveMetrics } from './observability-routes.js';
 import { remoteAddress } from './metadata.js';
-import { countActiveUsers, listActiveUsers } from './repository.js';
+import { countActiveUsers, listActiveUsersJson } from './repository.js';
+import { usersJson } from './user-json.js';
 import { VERSION } from './version.js';
 
 export const ACTIVE_USERS_DEFAULT_LIMIT = 10_000;
@@ -98,8 +99,8 @@ async function activeUsers(ctx: TrackerContext, url: URL, res: ServerResponse): 
     return;
   }
   try {
-    const [count, users] = await Promise.all([countActiveUsers(ctx.db), listActiveUsers(ctx.db, { limit, offset })]);
-    sendJson(res, 200, { count, users });
+    const [count, rows] = await Promise.all([countActiveUsers(ctx.db), listActiveUsersJson(ctx.db, { limit, offset })]);
+    sendJsonText(res, 200, `{"count":${count},"users":${usersJson(rows)}}`);
   } catch (error) {
     ctx.logger.error({ err: error }, 'active-users query failed');
     sendError(res, 503, 'database unavailable');

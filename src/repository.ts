@@ -132,6 +132,42 @@ export interface ListOptions {
 
 /** Active users, newest connection first. */
 export async function listActiveUsers(db: Db, options: ListOptions = {}): Promise<User[]> {
+  const rows = await activeUsersQuery(db, options).execute();
+  return rows.map(toUser);
+}
+
+/** A `users` row with its metadata still JSON text, for responses that only serialize it again. */
+export interface UserJsonRow {
+  id: string;
+  sessionId: string;
+  connectedAt: string;
+  lastActiveAt: string;
+  /** The metadata object as JSON text. */
+  metadataJson: string;
+}
+
+/** listActiveUsers without parsing metadata; see user-json.ts. */
+export async function listActiveUsersJson(db: Db, options: ListOptions = {}): Promise<UserJsonRow[]> {
+  const rows = await activeUsersQuery(db, options).execute();
+  return rows.map((row) => {
+    const metadata = row.metadata as unknown;
+    return {
+      id: row.id,
+      sessionId: row.session_id,
+      connectedAt: isoText(row.connected_at),
+      lastActiveAt: isoText(row.last_active_at),
+      // SQLite returns the text toRow wrote; PostgreSQL hands back parsed jsonb.
+      metadataJson: typeof metadata === 'string' ? metadata : JSON.stringify(metadata),
+    };
+  });
+}
+
+/** SQLite returns timestamps as ISO text, PostgreSQL as Date. */
+function isoText(value: unknown): string {
+  return value instanceof Date ? value.toISOString() : (value as string);
+}
+
+function activeUsersQuery(db: Db, options: ListOptions) {
   let query = db.selectFrom('users').selectAll().orderBy('connected_at', 'desc').orderBy('session_id', 'desc');
   if (options.limit !== undefined) query = query.limit(options.limit);
   if (options.offset) {
@@ -139,8 +175,7 @@ export async function listActiveUsers(db: Db, options: ListOptions = {}): Promis
     if (options.limit === undefined) query = query.limit(isPostgres(db) ? Number.MAX_SAFE_INTEGER : -1);
     query = query.offset(options.offset);
   }
-  const rows = await query.execute();
-  return rows.map(toUser);
+  return query;
 }
 
 export async function countActiveUsers(db: Db): Promise<number> {

@@ -24,10 +24,11 @@ import { createQueryLog } from './query-log.js';
 import { RecordWriter, type CommittedChange } from './record-writer.js';
 import { MultiNodeHub, nodeStore } from './multi-node.js';
 import { clientConfig, openPostgres, postgresOptions } from './postgres.js';
-import { deleteAllUsers, deleteUsersOfNode, listActiveUsers } from './repository.js';
+import { deleteAllUsers, deleteUsersOfNode, listActiveUsersJson } from './repository.js';
 import { resolveOptions, type TrackerOptions } from './tracker-options.js';
 import type { Touch, User } from './types.js';
 import { handleUpgrade } from './upgrade-handler.js';
+import { usersJson } from './user-json.js';
 
 export interface TrackerEvents {
   connected: [user: User];
@@ -268,13 +269,11 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
     const { admins, db, live, logger, writer } = this.#ctx;
     writer
       .exclusive(async () => {
-        // Live stats for the dashboard: the message count is in memory, not in the row.
-        const users = (await listActiveUsers(db)).map((user) => {
-          const conn = live.get(user.sessionId);
-          return conn === undefined ? user : { ...user, messages: conn.messages };
-        });
+        const rows = await listActiveUsersJson(db);
         if (admin.socket.readyState !== admin.socket.OPEN) return;
-        admins.send(admin, JSON.stringify({ type: 'snapshot', users }));
+        // Live stats for the dashboard: the message count is in memory, not in the row.
+        const users = usersJson(rows, (sessionId) => live.get(sessionId)?.messages);
+        admins.send(admin, `{"type":"snapshot","users":${users}}`);
         admins.join(admin);
       })
       .catch((error) => {
