@@ -10,6 +10,7 @@
  *   npx tsc -p . && node dist/bench/dashboard.js [connections]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
@@ -42,6 +43,9 @@ export interface DashboardBenchResult {
   domRows: number;
   /** Admin stream reconnects during the run (a slow consumer would cause some). */
   reconnects: number;
+  /** Machine context: frame times mean little without it. */
+  cpus: number;
+  loadAverage1m: number;
 }
 
 export interface DashboardBenchOptions {
@@ -167,6 +171,8 @@ export async function runDashboardBench(options: DashboardBenchOptions = {}): Pr
       shownUsers,
       domRows,
       reconnects: states.filter((s) => s === 'reconnecting').length,
+      cpus: cpus().length,
+      loadAverage1m: round(loadavg()[0]!),
     };
     if (options.writeResults !== false) {
       mkdirSync(dirname(RESULTS_FILE), { recursive: true });
