@@ -3,6 +3,7 @@
  * the IPC commands the orchestrator uses to read memory and to time a
  * disconnect storm, and a clean exit (so `--cpu-prof` writes its profile).
  */
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ready, serve, type Handlers } from './ipc.js';
@@ -66,6 +67,11 @@ export async function runBenchServer(setup: (server: Server) => Promise<BenchSer
   const port = (server.address() as AddressInfo).port;
   serve({
     ...bench.handlers,
+    /** The soft limit on open files, which bounds the ceiling scenario. */
+    fdLimit() {
+      const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+      return line === undefined ? undefined : Number(line.split(/\s{2,}/)[1]);
+    },
     rss() {
       globalThis.gc?.();
       const usage = process.memoryUsage();

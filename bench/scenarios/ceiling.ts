@@ -11,7 +11,7 @@ export const ceiling: Scenario = {
   title: 'ceiling',
   kinds: ['tracker', 'bare'],
   rounds: () => 1,
-  describe: (c) => `2 load processes × ${c.ceilingPerLoad} attempts, ulimit -n ${process.env.BENCH_ULIMIT ?? 'inherited'}`,
+  describe: (c) => `2 load processes × ${c.ceilingPerLoad} attempts, until 200 failures in a row`,
   timeoutMs: () => 240_000,
   async run(ctx) {
     const second = await ctx.extraLoad();
@@ -29,10 +29,11 @@ export const ceiling: Scenario = {
       second.call('connect', args(ctx.config.sources.slice(half))),
     ]);
     const { live } = await ctx.server.call('held');
+    const fdLimit = await ctx.server.call('fdLimit').catch(() => undefined);
     const errors: Record<string, number> = { ...a.errors };
     for (const [k, v] of Object.entries(b.errors as Record<string, number>)) errors[k] = (errors[k] ?? 0) + v;
     const stop = Object.entries(errors).sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k}×${v}`).join(', ') || 'no failure (attempts exhausted)';
-    ctx.note(`${ctx.kind}: held ${live}; stopped by: ${stop}`);
+    ctx.note(`${ctx.kind}: held ${live} (server open-file limit ${fdLimit ?? 'unknown'}); stopped by: ${stop}`);
     return [{ name: 'connections held', unit: 'conns', value: live, better: 'higher' }];
   },
 };
