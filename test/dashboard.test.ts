@@ -170,6 +170,25 @@ Dashboard('kick closes the real client with 4000 and removes its row', async () 
     assert.is(await counter(page, 'connections'), 1);
     assert.equal(await visibleSessions(page), [bystander.sessionId]);
     assert.is(bystander.ws.readyState, bystander.ws.OPEN);
+
+    // Kicking a session that has just left: the server answers with an error,
+    // which the page shows. The page's main thread is held busy while the
+    // client goes, so the click lands before the page hears of the departure.
+    const leaver = await connectClient(t.wsUrl('/ws?user=leaver'));
+    clients.push(leaver);
+    await page.waitForSelector(`#rows tr[data-session-id="${leaver.sessionId}"]`);
+    const clicked = page.evaluate((sessionId) => {
+      const w = globalThis as any;
+      const until = Date.now() + 1500;
+      while (Date.now() < until); // busy: incoming stream messages wait
+      w.document.querySelector(`#rows tr[data-session-id="${sessionId}"] button[data-kick]`).click();
+    }, leaver.sessionId);
+    await new Promise((r) => setTimeout(r, 200));
+    leaver.ws.terminate();
+    await clicked;
+    await page.waitForSelector('.toast', { timeout: 5000 });
+    assert.match(await text(page, '.toast'), `unknown session: ${leaver.sessionId}`);
+    await page.waitForSelector(`#rows tr[data-session-id="${leaver.sessionId}"]`, { state: 'detached', timeout: 5000 });
     assert.equal(dash.errors, []);
   } finally {
     for (const c of clients) c.ws.terminate();
