@@ -321,6 +321,45 @@ multi('a node declared dead while alive registers again and rewrites its rows', 
   }
 });
 
+multi('a node recovering from failed writes reconciles only its own rows', async () => {
+  const url = await freshDatabase();
+  // A short statement timeout turns a blocked write into a failure quickly.
+  const a = await startNode(url, 'flaky', { nodeTtlMs: 60_000, dbStatementTimeoutMs: 300 });
+  const b = await startNode(url, 'steady', { nodeTtlMs: 60_000 });
+  const clients: TestClient[] = [];
+  const pgClient = new (await import('pg')).default.Client({ connectionString: url });
+  await pgClient.connect();
+  try {
+    const onB = await connectClient(b.wsUrl('/ws'));
+    const a1 = await connectClient(a.wsUrl('/ws'));
+    clients.push(onB, a1);
+    const admin = await connectAdmin(b.wsUrl('/admin/stream'), TOKEN);
+    clients.push(admin);
+    const view = follow(admin);
+
+    // Hold the table: A's next write times out and A enters degraded mode.
+    await pgClient.query('begin');
+    await pgClient.query('lock table users in access exclusive mode');
+    const a2 = connect(a.wsUrl('/ws'));
+    clients.push(a2);
+    await waitFor(() => a.tracker.degradedReason !== undefined, 5000, 'A degraded');
+    await pgClient.query('commit');
+
+    // A's reconcile writes its missing row and must leave B's rows alone.
+    await waitFor(() => a.tracker.degradedReason === undefined, 10_000, 'A recovered');
+    const welcome = await a2.next((m) => m.type === 'welcome');
+    await waitFor(() => view.users.has(welcome.sessionId), 5000, 'the reconciled connect reaches B\'s admin');
+    assert.equal(await activeSessionIds(b), [onB.sessionId, a1.sessionId, welcome.sessionId].sort());
+    assert.ok(view.users.has(onB.sessionId), 'B\'s row was never announced as gone');
+    assert.equal(view.anomalies, []);
+  } finally {
+    await pgClient.end().catch(() => {});
+    for (const c of clients) await c.close();
+    await a.close();
+    await b.close();
+  }
+});
+
 multi('graceful stop removes the node\'s rows at once and other admins see the leaves', async () => {
   const url = await freshDatabase();
   const a = await startNode(url, 'stay', { nodeTtlMs: 60_000 });
