@@ -28,8 +28,9 @@ async function freshDatabase(): Promise<string> {
   return pg.createDatabase(`multi_${++dbCount}`);
 }
 
+/** A TTL far above any event-loop stall on a loaded machine, unless a test needs reaping. */
 function startNode(databaseUrl: string, nodeId: string, extra: Record<string, unknown> = {}): Promise<TestTracker> {
-  return startTracker({ databaseUrl, nodeId, nodeHeartbeatMs: 200, nodeTtlMs: 1000, ...extra });
+  return startTracker({ databaseUrl, nodeId, nodeHeartbeatMs: 200, nodeTtlMs: 10_000, ...extra });
 }
 
 /**
