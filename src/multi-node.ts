@@ -31,7 +31,8 @@ import type { Logger } from './logger.js';
 import { NodeRegistry } from './node-registry.js';
 import { PgListener, PgSnapshot, publishChange, publishKick, type RemoteChange } from './pg-events.js';
 import type { CommittedChange, RowStore } from './record-writer.js';
-import { getUserBySessionId, listActiveUsers, listSessionIdsOfNode } from './repository.js';
+import { getUserBySessionId, listActiveUsersJson, listSessionIdsOfNode, type UserJsonRow } from './repository.js';
+import { usersJson } from './user-json.js';
 import type { User } from './types.js';
 
 export interface MultiNodeOptions {
@@ -47,6 +48,8 @@ export interface MultiNodeOptions {
   resync(): void;
   /** Close a client held by this node; false when it is not here. */
   kickLocal(sessionId: string): boolean;
+  /** Live message count of a connection held by this node (admin live stats). */
+  messages(sessionId: string): number | undefined;
 }
 
 /** Session ids are UUIDs; anything much longer is not one and is not relayed. */
@@ -54,7 +57,7 @@ const MAX_SESSION_ID_LENGTH = 128;
 
 interface Snapshot {
   snapshot: PgSnapshot;
-  users: User[];
+  rows: UserJsonRow[];
 }
 
 export class MultiNodeHub {
@@ -142,7 +145,7 @@ export class MultiNodeHub {
     const generation = this.#generation;
     this.#pending.set(admin, []);
     this.#readSnapshot().then(
-      ({ snapshot, users }) => {
+      ({ snapshot, rows }) => {
         const buffered = this.#pending.get(admin) ?? [];
         this.#pending.delete(admin);
         if (admin.socket.readyState !== admin.socket.OPEN) return;
@@ -151,7 +154,7 @@ export class MultiNodeHub {
           return;
         }
         const { admins } = this.#options;
-        admins.send(admin, JSON.stringify({ type: 'snapshot', users }));
+        admins.send(admin, this.#snapshotMessage(rows));
         for (const change of buffered) {
           if (!snapshot.visible(change.xid)) for (const message of toMessages(change)) admins.send(admin, JSON.stringify(message));
         }
@@ -187,15 +190,20 @@ export class MultiNodeHub {
     if (this.#held !== undefined) return; // one is under way; it started after this LISTEN
     this.#held = [];
     this.#readSnapshot().then(
-      ({ snapshot, users }) => {
+      ({ snapshot, rows }) => {
         const held = this.#held ?? [];
         this.#held = undefined;
         const { admins } = this.#options;
-        admins.broadcast({ type: 'snapshot', users });
+        // The audience: every subscribed admin (all subscriptions go through
+        // this hub, so authenticated and not pending or waiting means joined).
+        const message = this.#snapshotMessage(rows);
+        for (const admin of admins.sockets()) {
+          if (admin.authenticated && !this.#pending.has(admin) && !this.#waiting.has(admin)) admins.send(admin, message);
+        }
         for (const change of held) {
           if (!snapshot.visible(change.xid)) for (const message of toMessages(change)) admins.broadcast(message);
         }
-        this.#options.logger.info({ admins: admins.audienceSize, users: users.length }, 'event listener back; admins resynchronised');
+        this.#options.logger.info({ admins: admins.audienceSize, users: rows.length }, 'event listener back; admins resynchronised');
       },
       (error) => {
         this.#held = undefined;
@@ -213,9 +221,14 @@ export class MultiNodeHub {
       .execute(async (trx) => {
         // First statement: it fixes the transaction's snapshot, and reports it.
         const { rows } = await sql<{ snap: string }>`select pg_current_snapshot()::text as snap`.execute(trx);
-        const users = await listActiveUsers(trx);
-        return { snapshot: new PgSnapshot(rows[0]!.snap), users };
+        const users = await listActiveUsersJson(trx);
+        return { snapshot: new PgSnapshot(rows[0]!.snap), rows: users };
       });
+  }
+
+  /** The snapshot message, with live message counts for this node's connections. */
+  #snapshotMessage(rows: readonly UserJsonRow[]): string {
+    return `{"type":"snapshot","users":${usersJson(rows, (sessionId) => this.#options.messages(sessionId))}}`;
   }
 }
 

@@ -54,13 +54,18 @@ export interface DatabaseConfig {
 
 const TIMESTAMPTZ_OID = 1184;
 const TIMESTAMP_OID = 1114;
+const JSON_OID = 114;
+const JSONB_OID = 3802;
 
 /**
  * Per-connection type parsers (never pg's global registry, which other
- * code in the process may rely on): timestamps become ISO strings.
+ * code in the process may rely on): timestamps become ISO strings, and
+ * json/jsonb stay text, as SQLite returns them, so a snapshot can splice
+ * the metadata in without parsing and re-serializing it (user-json.ts).
  */
 const typeParsers = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === JSON_OID || oid === JSONB_OID) return (value: string) => value;
     if (oid === TIMESTAMPTZ_OID || oid === TIMESTAMP_OID) {
       const toDate = pg.types.getTypeParser(oid, 'text') as (value: string) => Date;
       return (value: string) => {

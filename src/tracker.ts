@@ -139,6 +139,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
           admins,
           resync: () => void writer.resync().catch(() => {}),
           kickLocal: (sessionId) => this.kick(sessionId),
+          messages: (sessionId) => live.get(sessionId)?.messages,
         })
       : undefined;
     const wss = new WebSocketServer({

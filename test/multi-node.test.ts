@@ -90,6 +90,10 @@ multi('two nodes: snapshots, /active-users and live events cover both nodes', as
     assert.match(bob.connectedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, 'timestamps are ISO strings');
     assert.equal(await activeSessionIds(a), expected);
     assert.equal(await activeSessionIds(b), expected);
+    // Live stats: the message count is in memory, so only the holding node knows it.
+    assert.type(adminA.snapshot.find((u) => u.sessionId === onA.sessionId).messages, 'number');
+    assert.is(bob.messages, undefined);
+    assert.equal(bob.metadata, { remoteAddress: '127.0.0.1', userAgent: '', origin: '', path: '/ws', query: { user: 'bob' }, user: 'bob' }, 'metadata is an object');
 
     // A connect on B reaches the admin on A, with the same shape as locally.
     const carol = await connectClient(b.wsUrl('/ws?user=carol'));
