@@ -26,7 +26,7 @@ interface ConnectArgs {
   url: string;
   n: number;
   concurrency: number;
-  /** Source addresses to rotate over (each 127.x has its own port range). */
+  /** Source addresses to rotate over (each 127.x has its own port range); none: the kernel picks. */
   sources: string[];
   /** Stop after this many failures in a row (the ceiling scenario). */
   stopAfterFailures?: number;
@@ -67,7 +67,7 @@ function connect(args: ConnectArgs): Promise<{ ms: number; ok: number; failed: n
     };
     const pump = () => {
       while (!stop && inFlight < args.concurrency && launched < args.n) {
-        const source = args.sources[launched % args.sources.length];
+        const source = args.sources.length > 0 ? args.sources[launched % args.sources.length] : undefined;
         launched++;
         inFlight++;
         open(args.url, source, settle);

@@ -22,7 +22,7 @@ const HELP = `Usage: npm run bench -- [options]
   --admins N          admins attached in the fan-out (default 10)
   --probes N          probe connections in the fan-out (default 100)
   --ceiling N         attempts per load process (two of them) in the ceiling (default 11000)
-  --sources K         loopback source addresses 127.0.0.1..K rotated over (default 8)
+  --sources K         ceiling only: source addresses 127.0.0.1..K rotated over (default 8)
   --only a,b          run only these scenario ids (${scenarios.map((s) => s.id).join(', ')}, dashboard)
   --skip a,b          skip these scenario ids
   --profile           run the tracker with --cpu-prof, profiles in bench/results/profiles

@@ -24,7 +24,7 @@ export interface BenchConfig {
   snapshotReps: number;
   /** Connection attempts per load process in the ceiling scenario (two processes). */
   ceilingPerLoad: number;
-  /** Loopback source addresses the load rotates over. */
+  /** Loopback source addresses the ceiling's load rotates over (each 127.x has its own ports). */
   sources: string[];
 }
 
@@ -71,13 +71,15 @@ export interface Scenario {
   describe(config: BenchConfig): string;
 }
 
-/** Connect `n` clients with the config's concurrency and sources; throws if any failed. */
+/** Connect `n` clients with the config's concurrency; throws if any failed. */
 export async function connectAll(ctx: RoundContext, n: number): Promise<{ ms: number }> {
   const result = await ctx.load.call('connect', {
     url: ctx.wsUrl('/ws'),
     n,
     concurrency: ctx.config.concurrency,
-    sources: ctx.config.sources,
+    // The kernel's own port choice: binding a source address first makes
+    // every connect search for a free port, slow once TIME_WAIT piles up.
+    sources: [],
     timeoutMs: 120_000,
   });
   if (result.ok !== n) throw new Error(`connected ${result.ok}/${n}: ${JSON.stringify(result.errors)}`);
