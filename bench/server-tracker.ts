@@ -43,7 +43,8 @@ await runBenchServer(async (server) => {
   const dir = mkdtempSync(join(tmpdir(), 'roster-bench-'));
   const tracker = createTracker({
     server,
-    databasePath: join(dir, 'roster.db'),
+    // BENCH_DATABASE_URL=postgres://… runs the same scenarios on PostgreSQL.
+    ...(process.env.BENCH_DATABASE_URL ? { databaseUrl: process.env.BENCH_DATABASE_URL } : { databasePath: join(dir, 'roster.db') }),
     adminToken: BENCH_TOKEN,
     maxConnections: 10_000_000,
     maxConnectionsPerIp: 10_000_000,
