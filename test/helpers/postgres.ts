@@ -74,6 +74,18 @@ export async function startPostgres(): Promise<TestPostgres> {
   }
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   let stopped = false;
+  const stopSync = () => {
+    if (stopped) return;
+    stopped = true;
+    try {
+      asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  // A test file that dies (failed assertion outside try/finally, uncaught
+  // error) must not leave a server running: stop it on the way out.
+  process.once('exit', stopSync);
   const query = async (text: string, values?: unknown[]) => {
     const client = new pg.Client({ connectionString: url });
     await client.connect();
@@ -92,13 +104,8 @@ export async function startPostgres(): Promise<TestPostgres> {
       return `postgres://postgres@127.0.0.1:${port}/${encodeURIComponent(name)}`;
     },
     async stop() {
-      if (stopped) return;
-      stopped = true;
-      try {
-        asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+      process.off('exit', stopSync);
+      stopSync();
     },
   };
 }
