@@ -65,13 +65,11 @@ export async function runBenchServer(setup: (server: Server) => Promise<BenchSer
   bench = await setup(server);
   await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve));
   const port = (server.address() as AddressInfo).port;
+  const fdLimit = readFdLimit();
   serve({
     ...bench.handlers,
-    /** The soft limit on open files, which bounds the ceiling scenario. */
-    fdLimit() {
-      const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
-      return line === undefined ? undefined : Number(line.split(/\s{2,}/)[1]);
-    },
+    // Read at start: at the ceiling there is no descriptor left to read it with.
+    fdLimit: () => fdLimit,
     rss() {
       globalThis.gc?.();
       const usage = process.memoryUsage();
@@ -88,4 +86,14 @@ export async function runBenchServer(setup: (server: Server) => Promise<BenchSer
   });
   process.on('disconnect', () => process.exit(0));
   ready({ port });
+}
+
+/** The soft limit on open files, which bounds the ceiling scenario. */
+function readFdLimit(): number | undefined {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    return line === undefined ? undefined : Number(line.split(/\s{2,}/)[1]);
+  } catch {
+    return undefined;
+  }
 }
