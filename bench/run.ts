@@ -159,12 +159,16 @@ function status(metric: Metric, tracker: number, ratio: number): string {
 
 function printTable(samples: Samples, ran: Scenario[], flags: Flags, notes: string[], extra: string[][]): void {
   const rows: string[][] = [['scenario', 'metric', 'tracker', 'bare ws', 'tracker/bare', 'target', 'status']];
+  // tracker and bare ws: medians over the rounds; tracker/bare: median of the per-round ratios.
   for (const scenario of ran) {
     for (const [key, { metric, values }] of samples) {
       if (!key.startsWith(scenario.id + '\u0000')) continue;
       const t = median(values.tracker);
       const b = median(values.bare);
-      const ratio = t / b;
+      // Rounds run in pairs close in time, so the ratio is the median of the
+      // per-round ratios: a slow spell on the shared machine then hits both sides.
+      const paired = values.tracker.length === values.bare.length;
+      const ratio = paired ? median(values.tracker.map((v, i) => v / values.bare[i]!)) : t / b;
       rows.push([
         scenario.title,
         `${metric.name} (${metric.unit})`,
@@ -184,6 +188,7 @@ function printTable(samples: Samples, ran: Scenario[], flags: Flags, notes: stri
   console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
   for (const r of rows.slice(1)) console.log(line(r));
   console.log('');
+  console.log('tracker, bare ws: medians over the rounds; tracker/bare: median of the per-round ratios.');
   console.log('Sizes:');
   for (const scenario of ran) {
     const rounds = scenario.rounds?.(flags.config) ?? flags.config.rounds;
