@@ -6,6 +6,7 @@
  */
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { ConnectionHistory, DB } from '../db/types.js';
+import { executeReusable, powerOfTwoChunks } from './reusable-queries.js';
 
 type Db = Kysely<DB>;
 
@@ -43,6 +44,8 @@ export interface HistoryQuery {
 
 /** Rows per INSERT (12 parameters each) and per retention DELETE. */
 const BATCH_ROWS = 500;
+/** Largest power-of-two INSERT chunk (12 parameters per row). */
+const INSERT_CHUNK_ROWS = 512;
 
 function toRow(record: SessionRecord) {
   return {
@@ -89,9 +92,15 @@ function iso(value: unknown): string {
  * retried after an ambiguous failure never fails on its own earlier write.
  */
 export async function insertSessions(db: Db, records: readonly SessionRecord[]): Promise<void> {
-  for (let i = 0; i < records.length; i += BATCH_ROWS) {
-    const chunk = records.slice(i, i + BATCH_ROWS).map(toRow);
-    await db.insertInto('connection_history').values(chunk).onConflict((oc) => oc.column('id').doNothing()).execute();
+  // Compiled once per chunk size and re-run (see reusable-queries.ts): this
+  // runs with every disconnect batch.
+  for (const chunk of powerOfTwoChunks(records, INSERT_CHUNK_ROWS)) {
+    const rows = chunk.map(toRow);
+    const columns = Object.keys(rows[0]!) as (keyof (typeof rows)[number])[];
+    const parameters = rows.flatMap((row) => columns.map((column) => row[column]));
+    await executeReusable(db, `insert connection_history ${columns.join()} ${rows.length}`, parameters, () =>
+      db.insertInto('connection_history').values(rows).onConflict((oc) => oc.column('id').doNothing()),
+    );
   }
 }
 

@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { openSqlite, type Database } from '../src/database.js';
 import { migrateToLatest } from '../src/migrations.js';
 import { createUsers, deleteUsers, getUserBySessionId, listActiveUsers, listSessionIds, touchUsers, withTransaction } from '../src/repository.js';
+import { insertSessions, listSessions, type SessionRecord } from '../src/history-repository.js';
 import { executeReusable, powerOfTwoChunks } from '../src/reusable-queries.js';
 import type { User } from '../src/types.js';
 import { tempDir } from './helpers/tracker.js';
@@ -95,6 +96,37 @@ reuse('repeated batch deletes remove exactly the given rows and count only exist
   assert.is(await deleteUsers(db, [...first, 'nope']), 130);
   assert.is(await deleteUsers(db, [...second, 'nope']), 130);
   assert.equal((await listSessionIds(db)).sort(), batch.slice(260).map((u) => u.sessionId).sort());
+});
+
+reuse('repeated history inserts store exactly the given sessions, and a repeat changes nothing', async () => {
+  const records: SessionRecord[] = [];
+  for (const pass of ['a', 'b']) {
+    for (const size of [1, 3, 130]) {
+      const batch = Array.from({ length: size }, (_, i): SessionRecord => {
+        const n = serial++;
+        return {
+          id: `h-${pass}-${size}-${i}`,
+          sessionId: `hs-${n}`,
+          user: n % 2 ? null : `label ${n}`,
+          remoteAddress: '127.0.0.1',
+          userAgent: `agent ${n}`,
+          connectedAt: new Date(Date.UTC(2026, 10, 23, 9, 0, 0, n)).toISOString(),
+          disconnectedAt: new Date(Date.UTC(2026, 10, 23, 10, 0, 0, n)).toISOString(),
+          durationMs: 3_600_000,
+          closeCode: 1000 + (n % 3),
+          closeReason: n % 3 ? '' : 'bye',
+          messages: n,
+          bytesIn: n * 10,
+        };
+      });
+      await insertSessions(db, batch);
+      records.push(...batch);
+    }
+  }
+  await insertSessions(db, records.slice(0, 3)); // already there: left alone
+  const stored = await listSessions(db, { limit: 1000 });
+  const byId = (list: SessionRecord[]) => [...list].sort((a, b) => a.id.localeCompare(b.id));
+  assert.equal(byId(stored), byId(records));
 });
 
 reuse('reused queries run inside the caller transaction (rolled back with it)', async () => {
