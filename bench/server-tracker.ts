@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { countActiveUsers } from '../src/repository.js';
 import { createTracker } from '../src/tracker.js';
 import { BENCH_TOKEN, DrainWatch, runBenchServer } from './lib/server-common.js';
+import { wallMs } from './lib/stats.js';
 
 const options = JSON.parse(process.argv[2] ?? '{}') as { touchFlushMs?: number };
 
@@ -55,6 +56,7 @@ await runBenchServer(async (server) => {
   await tracker.start();
   const rows = new DrainWatch();
   const batches = new BatchCounter();
+  let liveEmptyAt: number | undefined;
   // Events come after the commit: `disconnected` means the row is gone.
   tracker.on('connected', () => {
     rows.up();
@@ -66,7 +68,16 @@ await runBenchServer(async (server) => {
   });
   return {
     handlers: {
-      armDrain: () => rows.arm(),
+      armDrain: () => {
+        liveEmptyAt = undefined;
+        // Poll (1 ms) for the moment the last socket closed; rows go after their commit.
+        const poll = setInterval(() => {
+          if (liveEmptyAt === undefined && tracker.connections === 0) liveEmptyAt = wallMs();
+          if (rows.held === 0) clearInterval(poll);
+        }, 1);
+        return rows.arm();
+      },
+      liveEmptyAt: () => liveEmptyAt,
       waitDrain: () => rows.wait(),
       rows: () => countActiveUsers(tracker.db),
       held: () => ({ live: tracker.connections, rows: rows.held }),

@@ -25,7 +25,12 @@ export const disconnectStorm: Scenario = {
     const rows: number = await ctx.server.call('rows');
     if (rows !== 0) throw new Error(`${rows} rows left after the disconnect storm`);
     const metrics: Metric[] = [{ name: 'closes/s', unit: '/s', value: (n / (drainedAt - started)) * 1000, better: 'higher', target: { label: '≥ 0.95× bare', minRatio: 0.95 } }];
-    if (ctx.kind === 'tracker') metrics.push(await rowsPerCommit(ctx, 'disconnected'));
+    if (ctx.kind === 'tracker') {
+      metrics.push(await rowsPerCommit(ctx, 'disconnected'));
+      // How much of the storm is the last commit, after the last socket closed.
+      const liveEmptyAt: number | undefined = await ctx.server.call('liveEmptyAt');
+      if (liveEmptyAt !== undefined) metrics.push({ name: 'last close → rows gone', unit: 'ms', value: drainedAt - liveEmptyAt, better: 'lower' });
+    }
     return metrics;
   },
 };
