@@ -132,7 +132,7 @@ function apply(messages) {
         store.remove(m.sessionId, now);
         break;
       case 'activity':
-        for (const u of m.users ?? []) store.touch(u.sessionId, u.lastActiveAt);
+        for (const u of m.users ?? []) store.touch(u.sessionId, u.lastActiveAt, u.messages);
         break;
       case 'error':
         unmarkKick(m.sessionId);

@@ -19,6 +19,18 @@ export function formatRelative(ms, now) {
   return `${Math.floor(h / 24)} d ago`;
 }
 
+/** "850 ms", "42 s", "5 min 3 s", "2 h 10 min"; "—" when unknown. */
+export function formatDuration(ms) {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return s % 60 ? `${m} min ${s % 60} s` : `${m} min`;
+  const h = Math.floor(m / 60);
+  return m % 60 ? `${h} h ${m % 60} min` : `${h} h`;
+}
+
 export function formatAbsolute(ms) {
   return absoluteFormat.format(ms);
 }

@@ -5,7 +5,7 @@
 // the live table keeps its room) and reads the admin token app.js keeps in
 // this tab's session storage. Values reach the DOM as text, never as HTML.
 
-import { formatAbsolute, formatCount, formatRelative } from '/admin/format.js';
+import { formatAbsolute, formatCount, formatDuration, formatRelative } from '/admin/format.js';
 
 const TOKEN_KEY = 'roster.adminToken';
 const PAGE_SIZE = 50;
@@ -25,18 +25,6 @@ const CLOSE_NAMES = {
   1011: 'server error',
   4000: 'kicked',
 };
-
-/** "850 ms", "42 s", "5 min 3 s", "2 h 10 min". */
-export function formatDuration(ms) {
-  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  const s = Math.floor(ms / 1000);
-  if (s < 60) return `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return s % 60 ? `${m} min ${s % 60} s` : `${m} min`;
-  const h = Math.floor(m / 60);
-  return m % 60 ? `${h} h ${m % 60} min` : `${h} h`;
-}
 
 function closeText(code, reason) {
   const name = CLOSE_NAMES[code] ?? (code >= 4000 ? 'application' : '');

@@ -32,6 +32,8 @@ function toRow(user, addedAt) {
     addedAt,
     goneAt: 0,
     kicking: false,
+    // Messages so far (admin stream `messages`); null when the server did not say.
+    messages: typeof user.messages === 'number' ? user.messages : null,
   };
 }
 
@@ -76,6 +78,7 @@ export class Store {
       this.#dropped = true;
     }
     const row = toRow(user, now);
+    row.messages ??= 0; // a connection seen arriving has sent nothing yet
     this.rows.set(row.sessionId, row);
     this.#count(row, 1);
     this.#added.push(row);
@@ -90,9 +93,10 @@ export class Store {
     this.#count(row, -1);
   }
 
-  touch(sessionId, lastActiveAt) {
+  touch(sessionId, lastActiveAt, messages) {
     const row = this.rows.get(sessionId);
     if (row === undefined) return;
+    if (typeof messages === 'number' && messages > (row.messages ?? -1)) row.messages = messages;
     const t = Date.parse(lastActiveAt);
     if (t > row.lastActiveAt) {
       row.lastActiveAt = t;

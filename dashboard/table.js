@@ -2,10 +2,10 @@
 // scroller's viewport exist in the DOM. Spacer rows stand in for the rest,
 // and row elements are recycled so scrolling 10,000 rows stays cheap.
 
-import { formatAbsolute, formatRelative } from '/admin/format.js';
+import { formatAbsolute, formatCount, formatDuration, formatRelative } from '/admin/format.js';
 import { HIGHLIGHT_MS } from '/admin/store.js';
 
-const COLUMNS = 7;
+const COLUMNS = 8;
 /** Rows rendered above and below the viewport. */
 const OVERSCAN = 8;
 const FALLBACK_ROW_HEIGHT = 40;
@@ -50,13 +50,14 @@ function createRowElement() {
   idle.textContent = 'idle';
   idle.hidden = true;
   activeCell.append(active, idle);
+  const messages = cell(tr, 'c-msgs');
   const kick = document.createElement('button');
   kick.type = 'button';
   kick.className = 'btn btn-small btn-danger';
   kick.dataset.kick = '';
   kick.textContent = 'Kick';
   cell(tr, 'c-action').append(kick);
-  return { tr, session, user, address, browser, since, active, idle, kick, row: null };
+  return { tr, session, user, address, browser, since, active, idle, messages, kick, row: null };
 }
 
 export class VirtualTable {
@@ -181,6 +182,10 @@ export class VirtualTable {
       setAttr(el.active, 'title', row.activeTitle);
     }
     setText(el.active, formatRelative(row.lastActiveAt, now));
+    // Live stats: the count from the stream, over the connection's age so far.
+    const count = row.messages;
+    setText(el.messages, count === null ? '—' : formatCount(count));
+    setAttr(el.messages, 'title', count === null ? 'message count not reported' : `${formatCount(count)} messages in ${formatDuration((row.goneAt || now) - row.connectedAt)}`);
     const gone = row.goneAt !== 0;
     const idle = !gone && now - row.lastActiveAt > idleMs;
     el.idle.hidden = !idle;
