@@ -57,3 +57,42 @@ export function protocolErrorCloseCode(errorCode: string | undefined): number | 
       return errorCode?.startsWith('WS_ERR_') ? 1002 : undefined;
   }
 }
+
+/**
+ * History rows waiting for the writer's next transaction, by session id.
+ * They are the one thing the writer keeps through a database outage (the
+ * live set cannot rebuild them), so they are bounded: past `max` the
+ * oldest are dropped and counted.
+ */
+export class PendingSessions {
+  readonly #records = new Map<string, SessionRecord>();
+  readonly #max: number;
+  #dropped = 0;
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  add(record: SessionRecord): void {
+    if (!this.#records.has(record.sessionId) && this.#records.size >= this.#max) {
+      // Map keeps insertion order: the first key is the oldest.
+      this.#records.delete(this.#records.keys().next().value!);
+      this.#dropped++;
+    }
+    this.#records.set(record.sessionId, record);
+  }
+
+  /** Everything pending, emptying the set; `add` them back if the write fails. */
+  take(): SessionRecord[] {
+    const records = [...this.#records.values()];
+    this.#records.clear();
+    return records;
+  }
+
+  /** How many were dropped since the last call. */
+  takeDropped(): number {
+    const dropped = this.#dropped;
+    this.#dropped = 0;
+    return dropped;
+  }
+}

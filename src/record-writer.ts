@@ -22,8 +22,8 @@ import type { LiveConnection, LiveSet } from './live-set.js';
 import type { Logger } from './logger.js';
 import type { Database } from './database.js';
 import { HistoryLimits, RetryBackoff, WriteBatching } from './constants.js';
-import { toSessionRecord, UNKNOWN_END, type ConnectionEnd } from './connection-end.js';
-import { insertSessions, type SessionRecord } from './history-repository.js';
+import { PendingSessions, toSessionRecord, UNKNOWN_END, type ConnectionEnd } from './connection-end.js';
+import { insertSessions } from './history-repository.js';
 import { SerialQueue } from './serial-queue.js';
 import { createUsers, deleteUsers, listSessionIds, touchUsers, withTransaction } from './repository.js';
 import type { Touch, User } from './types.js';
@@ -72,9 +72,7 @@ export class RecordWriter {
   readonly #removals = new Set<string>();
   readonly #touches = new Set<LiveConnection>();
   /** History rows waiting for the next transaction, by session id. */
-  readonly #ended = new Map<string, SessionRecord>();
-  /** History rows dropped because the outage outlasted HistoryLimits.maxPending. */
-  #endedDropped = 0;
+  readonly #ended = new PendingSessions(HistoryLimits.maxPending);
   #flushScheduled = false;
   /** performance.now() when the last connect/disconnect flush started (group commit). */
   #lastFlushAt = -Infinity;
@@ -121,7 +119,7 @@ export class RecordWriter {
   /** `end` is how it ended (close code and reason) for its history row. */
   remove(conn: LiveConnection, end: ConnectionEnd = UNKNOWN_END): void {
     if (this.#closed) return;
-    this.#addEnded(toSessionRecord(conn, end, Date.now()));
+    this.#ended.add(toSessionRecord(conn, end, Date.now()));
     if (this.#degradedReason === undefined) this.#scheduleFlush();
     if (conn.touchQueued) {
       // A pending touch for a closed connection is dropped, never written.
@@ -201,7 +199,7 @@ export class RecordWriter {
     this.#removals.clear();
     const touched = withTouches ? this.#takeTouches() : [];
     const activity = touched.map(toTouch);
-    const ended = this.#takeEnded();
+    const ended = this.#ended.take();
     if (users.length === 0 && disconnected.length === 0 && activity.length === 0 && ended.length === 0) return;
 
     const startedAt = performance.now();
@@ -214,7 +212,7 @@ export class RecordWriter {
         if (ended.length > 0) await insertSessions(trx, ended);
       });
     } catch (error) {
-      for (const record of ended) this.#addEnded(record);
+      for (const record of ended) this.#ended.add(record);
       for (const conn of touched) this.touch(conn);
       this.#enterDegraded(error);
       if (users.length > 0) this.#options.onUnrecorded(users.map((u) => u.sessionId));
@@ -222,21 +220,6 @@ export class RecordWriter {
     }
     if (activity.length > 0) this.#options.metrics?.observeTouchFlush((performance.now() - startedAt) / 1000);
     this.#options.onCommitted({ connected: users, activity, disconnected });
-  }
-
-  #addEnded(record: SessionRecord): void {
-    if (!this.#ended.has(record.sessionId) && this.#ended.size >= HistoryLimits.maxPending) {
-      // Map keeps insertion order: the first key is the oldest.
-      this.#ended.delete(this.#ended.keys().next().value!);
-      this.#endedDropped++;
-    }
-    this.#ended.set(record.sessionId, record);
-  }
-
-  #takeEnded(): SessionRecord[] {
-    const records = [...this.#ended.values()];
-    this.#ended.clear();
-    return records;
   }
 
   #takeTouches(): LiveConnection[] {
@@ -286,7 +269,7 @@ export class RecordWriter {
     this.#inserts.clear();
     this.#removals.clear();
     const touched = this.#takeTouches();
-    const ended = this.#takeEnded();
+    const ended = this.#ended.take();
     let change: CommittedChange;
     try {
       change = await withTransaction(db, async (trx) => {
@@ -314,7 +297,7 @@ export class RecordWriter {
       this.#inserts.clear();
       this.#removals.clear();
       if (unrecorded.length > 0) this.#options.onUnrecorded(unrecorded);
-      for (const record of ended) this.#addEnded(record);
+      for (const record of ended) this.#ended.add(record);
       for (const conn of touched) if (live.has(conn.user.sessionId)) this.touch(conn);
       if (this.#degradedReason === undefined) {
         this.#enterDegraded(error);
@@ -336,10 +319,8 @@ export class RecordWriter {
       { inserted: change.connected.length, deleted: change.disconnected.length, touched: change.activity.length },
       'database recovered; table resynchronised with the live set',
     );
-    if (this.#endedDropped > 0) {
-      this.#options.logger.warn({ count: this.#endedDropped }, 'history rows lost during the outage');
-      this.#endedDropped = 0;
-    }
+    const lost = this.#ended.takeDropped();
+    if (lost > 0) this.#options.logger.warn({ count: lost }, 'history rows lost during the outage');
     this.#options.onRecovered();
     this.#options.onCommitted(change);
   }

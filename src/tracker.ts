@@ -15,7 +15,7 @@ import { CloseCode, CloseReason, Defaults, RecordedCloseCode, TrackerEvent } fro
 import type { TrackerContext } from './context.js';
 import { loadDashboardFiles } from './dashboard-files.js';
 import { openSqlite, type Database } from './database.js';
-import { pruneSessions } from './history-repository.js';
+import { HistoryPruner } from './history-pruner.js';
 import { handleRequest } from './http-routes.js';
 import { LiveSet } from './live-set.js';
 import { createMetrics } from './metrics.js';
@@ -68,8 +68,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
   /** Set on PostgreSQL (`databaseUrl`): heartbeat, reaping and cross-node events. */
   readonly #multi: MultiNodeHub | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
-  #pruneTimer: NodeJS.Timeout | undefined;
-  #pruning: Promise<void> | undefined;
+  #pruner: HistoryPruner | undefined;
   #started = false;
   #stopping: Promise<void> | undefined;
   readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -206,9 +205,8 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
     writer.start();
     this.#heartbeat = setInterval(() => this.#beat(), options.heartbeatMs);
     this.#heartbeat.unref();
-    this.#prune();
-    this.#pruneTimer = setInterval(() => this.#prune(), options.historyPruneIntervalMs);
-    this.#pruneTimer.unref();
+    this.#pruner = new HistoryPruner({ db, logger, retentionDays: options.historyRetentionDays, intervalMs: options.historyPruneIntervalMs });
+    this.#pruner.start();
     this.#ctx.startedAt = Date.now();
     options.server.on('upgrade', this.#onUpgrade);
   }
@@ -283,23 +281,6 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       });
   }
 
-  /** Delete history past its retention; one run at a time, failures only logged. */
-  #prune(): void {
-    if (this.#pruning !== undefined || this.#ctx.stopping) return;
-    const { db, logger, options } = this.#ctx;
-    const cutoff = new Date(Date.now() - options.historyRetentionDays * 86_400_000).toISOString();
-    this.#pruning = pruneSessions(db, cutoff)
-      .then(
-        (count) => {
-          if (count > 0) logger.info({ count, before: cutoff }, 'history pruned');
-        },
-        (error) => logger.warn({ err: error }, 'history prune failed; will retry'),
-      )
-      .finally(() => {
-        this.#pruning = undefined;
-      });
-  }
-
   /** One round: terminate whoever missed the last ping, ping the rest. */
   #beat(): void {
     for (const conn of this.#ctx.live.values()) {
@@ -329,7 +310,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
     // Forget the clients now, so their history rows (1001) are written by
     // the flush below, in the same transaction as their deletes.
     for (const conn of [...live.values()]) closeClientConnection(this.#ctx, conn, { code: CloseCode.GOING_AWAY, reason: CloseReason.SHUTDOWN });
-    clearInterval(this.#pruneTimer);
+    const pruned = this.#pruner?.stop();
 
     if (this.#started) {
       await withDeadline(deadline, async () => {
@@ -355,7 +336,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       for (const socket of sockets) socket.terminate();
     }
     for (const conn of [...live.values()]) closeClientConnection(this.#ctx, conn);
-    await this.#pruning;
+    await pruned;
     if (this.#ownsDb) {
       logger.info('shutdown: closing database');
       await db.destroy();

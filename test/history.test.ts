@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { PendingSessions } from '../src/connection-end.js';
 import { openSqlite, type Database } from '../src/database.js';
 import { insertSessions, listSessions, pruneSessions, type SessionRecord } from '../src/history-repository.js';
 import { migrateToLatest } from '../src/migrations.js';
@@ -229,6 +230,17 @@ retention('the tracker prunes past HISTORY_RETENTION_DAYS at start and periodica
   } finally {
     await t.close();
   }
+});
+
+retention('ended sessions held through an outage are bounded: the oldest go first, and are counted', () => {
+  const pending = new PendingSessions(3);
+  const records = Array.from({ length: 5 }, (_, i) => record(Date.now() - i));
+  for (const r of records) pending.add(r);
+  pending.add(records[4]!); // the same session again replaces, never drops
+  assert.equal(pending.take().map((r) => r.id), records.slice(2).map((r) => r.id));
+  assert.is(pending.takeDropped(), 2);
+  assert.is(pending.takeDropped(), 0);
+  assert.equal(pending.take(), []);
 });
 
 retention.run();
