@@ -4,7 +4,7 @@
  */
 import type { RawData, WebSocket } from 'ws';
 import { tokensEqual, type AuthThrottle } from './auth.js';
-import { CloseCode, CloseReason } from './constants.js';
+import { CloseCode, CloseReason, Defaults } from './constants.js';
 import type { Logger } from './logger.js';
 
 export interface AdminChannelOptions {
@@ -87,7 +87,7 @@ export class AdminChannel {
       socket.close(CloseCode.TRY_AGAIN_LATER, CloseReason.SLOW_CONSUMER);
       this.#forget(admin);
       // A reader that never drains would also never finish the close handshake.
-      setTimeout(() => socket.terminate(), 1000).unref();
+      setTimeout(() => socket.terminate(), Defaults.slowConsumerGraceMs).unref();
       return;
     }
     socket.send(data);

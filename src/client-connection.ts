@@ -114,7 +114,7 @@ function onMessage(ctx: ClientContext, conn: LiveConnection, data: RawData, isBi
       socket.close(CloseCode.TRY_AGAIN_LATER, CloseReason.SLOW_CONSUMER);
       closeClientConnection(ctx, conn, { code: CloseCode.TRY_AGAIN_LATER, reason: CloseReason.SLOW_CONSUMER });
       // A reader that never drains would also never finish the close handshake.
-      setTimeout(() => socket.terminate(), 1000).unref();
+      setTimeout(() => socket.terminate(), Defaults.slowConsumerGraceMs).unref();
       return;
     }
     conn.socket.send(PONG);

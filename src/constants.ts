@@ -87,6 +87,12 @@ export const Defaults = {
    * means one that asks for pongs and never reads them.
    */
   clientMaxBufferedBytes: 64 * 1024,
+  /**
+   * How long a socket closed for being too slow gets to read what is queued
+   * and answer the close, before it is terminated. Nothing more is queued
+   * for it meanwhile, so the wait costs no memory.
+   */
+  slowConsumerGraceMs: 5000,
   shutdownTimeoutMs: 5000,
   /** Consecutive failed admin authentications from one address before a cooldown. */
   authFailureLimit: 5,

@@ -51,7 +51,7 @@ test('an admin that stops reading while asking for replies is closed with 1013; 
     assert.ok(line.buffered > CAP && line.buffered < CAP + 1024, `buffer bounded by the cap, was ${line.buffered}`);
     assert.is(t.tracker.admins, 1, 'only the reading admin is left');
     // Once it reads again, the close frame is at the end of what it gets
-    // (read within the 1 s before the server gives up on it).
+    // (read within the grace period before the server gives up on it).
     stuck.collect = false;
     stuck.socket.resume();
     assert.equal(await stuck.closed, { code: CloseCode.TRY_AGAIN_LATER, reason: CloseReason.SLOW_CONSUMER });
