@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runDashboardBench } from '../bench/dashboard.js';
+import { runDashboardBench, TEST_RESULTS_FILE } from '../bench/dashboard.js';
 import { DASHBOARD_FOLDER } from '../src/dashboard-files.js';
 import { counter, launchBrowser, openDashboard, visibleSessions } from './helpers/browser.js';
 import { startTracker, tempDir, TOKEN } from './helpers/tracker.js';
@@ -306,7 +306,7 @@ Dashboard('after a server restart the page reconnects and shows the new state', 
 });
 
 Dashboard('10,000 connections: the page shows the count and stays responsive', async () => {
-  const result = await runDashboardBench({ connections: 10_000 });
+  const result = await runDashboardBench({ connections: 10_000, resultsFile: TEST_RESULTS_FILE });
   console.log(`  dashboard at 10k: ${JSON.stringify(result)}`);
   // Churn (20 closes and reopens a second) keeps a few connections in flight at any moment.
   assert.ok(Math.abs(result.shownConnections - 10_000) <= 100, `shown ${result.shownConnections}`);
