@@ -40,6 +40,7 @@ export const CloseReason = {
   RATE_LIMITED: 'rate limit exceeded',
   SLOW_CONSUMER: 'consumer too slow',
   KICKED: 'disconnected by admin',
+  SNAPSHOT_FAILED: 'snapshot unavailable',
   /** Recorded in history for peers the heartbeat terminated; never sent. */
   HEARTBEAT_TIMEOUT: 'heartbeat timeout',
 } as const;

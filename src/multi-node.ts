@@ -25,7 +25,7 @@
 import { sql } from 'kysely';
 import type pg from 'pg';
 import type { AdminChannel, AdminSession } from './admin-channel.js';
-import { CloseCode } from './constants.js';
+import { CloseCode, CloseReason } from './constants.js';
 import type { Database } from './database.js';
 import type { Logger } from './logger.js';
 import { NodeRegistry } from './node-registry.js';
@@ -163,7 +163,7 @@ export class MultiNodeHub {
       (error) => {
         this.#pending.delete(admin);
         this.#options.logger.error({ err: error }, 'admin snapshot failed');
-        admin.socket.close(CloseCode.INTERNAL_ERROR, 'snapshot unavailable');
+        admin.socket.close(CloseCode.INTERNAL_ERROR, CloseReason.SNAPSHOT_FAILED);
       },
     );
   }
@@ -208,7 +208,7 @@ export class MultiNodeHub {
       (error) => {
         this.#held = undefined;
         this.#options.logger.error({ err: error }, 'admin resynchronisation failed; closing admin streams');
-        for (const admin of this.#options.admins.sockets()) admin.socket.close(CloseCode.INTERNAL_ERROR, 'snapshot unavailable');
+        for (const admin of this.#options.admins.sockets()) admin.socket.close(CloseCode.INTERNAL_ERROR, CloseReason.SNAPSHOT_FAILED);
       },
     );
   }

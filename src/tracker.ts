@@ -11,11 +11,12 @@ import { WebSocketServer } from 'ws';
 import { AdminChannel, type AdminSession } from './admin-channel.js';
 import { AuthThrottle } from './auth.js';
 import { closeClientConnection, sendWelcome } from './client-connection.js';
-import { CloseCode, CloseReason, Defaults, RecordedCloseCode, TrackerEvent } from './constants.js';
+import { CloseCode, CloseReason, Defaults, TrackerEvent } from './constants.js';
 import type { TrackerContext } from './context.js';
 import { loadDashboardFiles } from './dashboard-files.js';
 import { openSqlite, type Database } from './database.js';
 import { HistoryPruner } from './history-pruner.js';
+import { startHeartbeat } from './heartbeat.js';
 import { handleRequest } from './http-routes.js';
 import { LiveSet } from './live-set.js';
 import { createMetrics } from './metrics.js';
@@ -24,7 +25,8 @@ import { createQueryLog } from './query-log.js';
 import { RecordWriter, type CommittedChange } from './record-writer.js';
 import { MultiNodeHub, nodeStore } from './multi-node.js';
 import { clientConfig, openPostgres, postgresOptions } from './postgres.js';
-import { deleteAllUsers, deleteUsersOfNode, listActiveUsersJson } from './repository.js';
+import { deleteAllUsers, listActiveUsersJson } from './repository.js';
+import { shutdownTracker } from './shutdown.js';
 import { resolveOptions, type TrackerOptions } from './tracker-options.js';
 import type { Touch, User } from './types.js';
 import { handleUpgrade } from './upgrade-handler.js';
@@ -67,7 +69,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
   readonly #ownsDb: boolean;
   /** Set on PostgreSQL (`databaseUrl`): heartbeat, reaping and cross-node events. */
   readonly #multi: MultiNodeHub | undefined;
-  #heartbeat: NodeJS.Timeout | undefined;
+  #stopHeartbeat: (() => void) | undefined;
   #pruner: HistoryPruner | undefined;
   #started = false;
   #stopping: Promise<void> | undefined;
@@ -203,8 +205,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       logger.info({ count: stale }, 'stale rows removed');
     }
     writer.start();
-    this.#heartbeat = setInterval(() => this.#beat(), options.heartbeatMs);
-    this.#heartbeat.unref();
+    this.#stopHeartbeat = startHeartbeat(this.#ctx, options.heartbeatMs);
     this.#pruner = new HistoryPruner({ db, logger, retentionDays: options.historyRetentionDays, intervalMs: options.historyPruneIntervalMs });
     this.#pruner.start();
     this.#ctx.startedAt = Date.now();
@@ -212,7 +213,17 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
   }
 
   stop(): Promise<void> {
-    this.#stopping ??= this.#shutdown();
+    this.#stopping ??= shutdownTracker({
+      ctx: this.#ctx,
+      started: this.#started,
+      ownsDb: this.#ownsDb,
+      multi: this.#multi,
+      onUpgrade: this.#onUpgrade,
+      stopTimers: async () => {
+        this.#stopHeartbeat?.();
+        await this.#pruner?.stop();
+      },
+    });
     return this.#stopping;
   }
 
@@ -277,79 +288,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       })
       .catch((error) => {
         logger.error({ err: error }, 'admin snapshot failed');
-        admin.socket.close(CloseCode.INTERNAL_ERROR, 'snapshot unavailable');
+        admin.socket.close(CloseCode.INTERNAL_ERROR, CloseReason.SNAPSHOT_FAILED);
       });
   }
-
-  /** One round: terminate whoever missed the last ping, ping the rest. */
-  #beat(): void {
-    for (const conn of this.#ctx.live.values()) {
-      if (!conn.alive) {
-        conn.socket.terminate();
-        closeClientConnection(this.#ctx, conn, { code: RecordedCloseCode.ABNORMAL, reason: CloseReason.HEARTBEAT_TIMEOUT });
-        continue;
-      }
-      conn.alive = false;
-      conn.socket.ping();
-    }
-    for (const admin of this.#ctx.admins.sockets()) admin.socket.ping();
-  }
-
-  async #shutdown(): Promise<void> {
-    const { admins, db, live, logger, options, writer } = this.#ctx;
-    this.#ctx.stopping = true;
-    const deadline = Date.now() + options.shutdownTimeoutMs;
-    logger.info({ connections: live.size, admins: admins.size }, 'shutdown: stop accepting');
-    options.server.off('upgrade', this.#onUpgrade);
-    clearInterval(this.#heartbeat);
-
-    logger.info('shutdown: closing sockets with 1001');
-    const sockets = [...live.values()].map((c) => c.socket).concat([...admins.sockets()].map((a) => a.socket));
-    const closed = Promise.all(sockets.map((s) => (s.readyState === s.CLOSED ? undefined : new Promise((r) => s.once('close', r)))));
-    for (const socket of sockets) socket.close(CloseCode.GOING_AWAY, CloseReason.SHUTDOWN);
-    // Forget the clients now, so their history rows (1001) are written by
-    // the flush below, in the same transaction as their deletes.
-    for (const conn of [...live.values()]) closeClientConnection(this.#ctx, conn, { code: CloseCode.GOING_AWAY, reason: CloseReason.SHUTDOWN });
-    const pruned = this.#pruner?.stop();
-
-    if (this.#started) {
-      await withDeadline(deadline, async () => {
-        logger.info('shutdown: writing pending touches');
-        await writer.flush();
-        logger.info('shutdown: deleting this run\'s rows');
-        // Only this node's rows: other nodes sharing the database keep theirs.
-        await this.#multi?.stopHeartbeat();
-        const multi = this.#multi;
-        const nodeId = options.nodeId;
-        const removed = await writer.exclusive(() =>
-          multi !== undefined ? multi.retire() : deleteUsersOfNode(db, nodeId).then((ids) => ids.length),
-        );
-        logger.info({ count: removed }, 'shutdown: rows deleted');
-      }).catch((error) => logger.error({ err: error }, 'shutdown: database steps failed'));
-    }
-    await writer.close();
-    await this.#multi?.stop();
-
-    const finished = await withDeadline(deadline, () => closed).then(() => true, () => false);
-    if (!finished) {
-      logger.warn('shutdown: timeout reached; terminating remaining sockets');
-      for (const socket of sockets) socket.terminate();
-    }
-    for (const conn of [...live.values()]) closeClientConnection(this.#ctx, conn);
-    await pruned;
-    if (this.#ownsDb) {
-      logger.info('shutdown: closing database');
-      await db.destroy();
-    }
-    logger.info('shutdown: complete');
-  }
-}
-
-/** Run `fn`, rejecting if it is not done by `deadline` (epoch ms). */
-function withDeadline<T>(deadline: number, fn: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('shutdown deadline passed')), Math.max(0, deadline - Date.now()));
-  });
-  return Promise.race([fn(), timeout]).finally(() => clearTimeout(timer));
 }

@@ -1,0 +1,29 @@
+/**
+ * Protocol-level liveness. Every round pings each socket; a client that has
+ * not answered the previous round's ping is terminated and forgotten, so a
+ * dead peer is gone within two intervals. The work is O(N) per interval,
+ * never per event.
+ */
+import { closeClientConnection } from './client-connection.js';
+import { CloseReason, RecordedCloseCode } from './constants.js';
+import type { TrackerContext } from './context.js';
+
+/** Start the rounds; returns the function that stops them. */
+export function startHeartbeat(ctx: TrackerContext, intervalMs: number): () => void {
+  const timer = setInterval(() => beat(ctx), intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+function beat(ctx: TrackerContext): void {
+  for (const conn of ctx.live.values()) {
+    if (!conn.alive) {
+      conn.socket.terminate();
+      closeClientConnection(ctx, conn, { code: RecordedCloseCode.ABNORMAL, reason: CloseReason.HEARTBEAT_TIMEOUT });
+      continue;
+    }
+    conn.alive = false;
+    conn.socket.ping();
+  }
+  for (const admin of ctx.admins.sockets()) admin.socket.ping();
+}

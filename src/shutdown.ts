@@ -1,0 +1,89 @@
+/**
+ * The graceful shutdown sequence, bounded by `shutdownTimeoutMs`:
+ *   1. stop accepting;  2. close clients and admins with 1001;
+ *   3. write pending touches;  4. delete this run's rows;
+ *   5. close the database.  (The CLI then exits 0.)
+ * Sockets still open when the bound passes are terminated.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { WebSocket } from 'ws';
+import { closeClientConnection } from './client-connection.js';
+import { CloseCode, CloseReason } from './constants.js';
+import type { TrackerContext } from './context.js';
+import type { MultiNodeHub } from './multi-node.js';
+import { deleteUsersOfNode } from './repository.js';
+
+export interface ShutdownParts {
+  ctx: TrackerContext;
+  /** Whether start() ran: before it there are no rows of ours to touch. */
+  started: boolean;
+  /** Close the database at the end (the tracker opened it). */
+  ownsDb: boolean;
+  multi: MultiNodeHub | undefined;
+  onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** Stops timers (heartbeat, history prune); resolves when their work is done. */
+  stopTimers(): Promise<void>;
+}
+
+export async function shutdownTracker(parts: ShutdownParts): Promise<void> {
+  const { ctx, multi } = parts;
+  const { admins, db, live, logger, options, writer } = ctx;
+  ctx.stopping = true;
+  const deadline = Date.now() + options.shutdownTimeoutMs;
+  logger.info({ connections: live.size, admins: admins.size }, 'shutdown: stop accepting');
+  options.server.off('upgrade', parts.onUpgrade);
+  const timersStopped = parts.stopTimers();
+
+  logger.info('shutdown: closing sockets with 1001');
+  const sockets = [...live.values()].map((c) => c.socket).concat([...admins.sockets()].map((a) => a.socket));
+  const closed = Promise.all(sockets.map(closeEvent));
+  for (const socket of sockets) socket.close(CloseCode.GOING_AWAY, CloseReason.SHUTDOWN);
+
+  if (parts.started) {
+    await withDeadline(deadline, async () => {
+      logger.info('shutdown: writing pending touches');
+      await writer.flush();
+      // Forget the clients only now, so that the touches above were written
+      // while their rows existed, and their history rows (1001) go in the
+      // same transaction as the deletes below.
+      for (const conn of [...live.values()]) closeClientConnection(ctx, conn, { code: CloseCode.GOING_AWAY, reason: CloseReason.SHUTDOWN });
+      logger.info("shutdown: deleting this run's rows");
+      await writer.flush();
+      await multi?.stopHeartbeat();
+      // Only this node's rows: other nodes sharing the database keep theirs.
+      const removed = await writer.exclusive(() =>
+        multi !== undefined ? multi.retire() : deleteUsersOfNode(db, options.nodeId).then((ids) => ids.length),
+      );
+      logger.info({ count: removed }, 'shutdown: rows deleted');
+    }).catch((error) => logger.error({ err: error }, 'shutdown: database steps failed'));
+  }
+  await writer.close();
+  await multi?.stop();
+
+  const finished = await withDeadline(deadline, () => closed).then(() => true, () => false);
+  if (!finished) {
+    logger.warn('shutdown: timeout reached; terminating remaining sockets');
+    for (const socket of sockets) socket.terminate();
+  }
+  for (const conn of [...live.values()]) closeClientConnection(ctx, conn);
+  await timersStopped;
+  if (parts.ownsDb) {
+    logger.info('shutdown: closing database');
+    await db.destroy();
+  }
+  logger.info('shutdown: complete');
+}
+
+function closeEvent(socket: WebSocket): Promise<unknown> | undefined {
+  return socket.readyState === socket.CLOSED ? undefined : new Promise((resolve) => socket.once('close', resolve));
+}
+
+/** Run `fn`, rejecting if it is not done by `deadline` (epoch ms). */
+function withDeadline<T>(deadline: number, fn: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('shutdown deadline passed')), Math.max(0, deadline - Date.now()));
+  });
+  return Promise.race([fn(), timeout]).finally(() => clearTimeout(timer));
+}
