@@ -12,6 +12,10 @@ import { BENCH_TOKEN } from './lib/server-common.js';
 import type { BenchConfig, Metric, Scenario, ServerKind } from './lib/scenario.js';
 import { median } from './lib/stats.js';
 import { scenarios } from './scenarios/index.js';
+import { startPostgres } from '../test/helpers/postgres.js';
+
+/** Single-node scenarios repeated on PostgreSQL; the write path differs, the socket work does not. */
+const PG_SCENARIOS = ['connect', 'disconnect', 'fanout', 'snapshot'];
 
 const HELP = `Usage: npm run bench -- [options]
   --rounds N          rounds per scenario (default 3; the ceiling runs once)
@@ -23,13 +27,19 @@ const HELP = `Usage: npm run bench -- [options]
   --probes N          probe connections in the fan-out (default 100)
   --ceiling N         attempts per load process (two of them) in the ceiling (default 11000)
   --sources K         ceiling only: source addresses 127.0.0.1..K rotated over (default 8)
-  --only a,b          run only these scenario ids (${scenarios.map((s) => s.id).join(', ')}, dashboard)
+  --only a,b          run only these scenario ids (${scenarios.map((s) => s.id).join(', ')}, dashboard,
+                      postgres, multi-node)
+  --pg a,b            scenarios repeated on PostgreSQL (default ${PG_SCENARIOS.join(',')})
+  --mn-nodes N, --mn-per-node M
+                      multi-node run: N nodes × M connections on one PostgreSQL (default 4 × 15000)
   --skip a,b          skip these scenario ids
   --profile           run the tracker with --cpu-prof, profiles in bench/results/profiles
   --profile-all       the same for every server and load process`;
 
 interface Flags {
   config: BenchConfig;
+  pg: string[];
+  multiNode: { nodes: number; perNode: number };
   only: Set<string> | undefined;
   skip: Set<string>;
   profile: 'tracker' | 'all' | undefined;
@@ -84,8 +94,10 @@ function parseFlags(argv: string[]): Flags {
   };
   const only = list('only');
   const skip = list('skip') ?? new Set();
+  const pg = [...(list('pg') ?? PG_SCENARIOS)];
+  const multiNode = { nodes: int('mn-nodes', 4), perNode: int('mn-per-node', 15_000) };
   if (values.size > 0) throw new Error(`unknown option --${[...values.keys()][0]}; see --help`);
-  return { config, only, skip, profile };
+  return { config, only, skip, profile, pg, multiNode };
 }
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -226,6 +238,43 @@ async function dashboardRows(notes: string[]): Promise<string[][]> {
   }
 }
 
+async function runScenario(scenario: Scenario, flags: Flags, samples: Samples, notes: string[]): Promise<void> {
+  const rounds = scenario.rounds?.(flags.config) ?? flags.config.rounds;
+  console.log(`${scenario.title} (${scenario.describe(flags.config)})`);
+  for (let round = 0; round < rounds; round++) {
+    // Alternate who goes first so warm caches and drifting load favour neither.
+    const order = round % 2 === 0 ? scenario.kinds : [...scenario.kinds].reverse();
+    for (const kind of order) await runRound(scenario, kind, flags, samples, notes);
+  }
+}
+
+/** The same scenario with the tracker on PostgreSQL (bare ws is unchanged). */
+function onPostgres(scenario: Scenario): Scenario {
+  return { ...scenario, id: `${scenario.id}-pg`, title: `${scenario.title} (PostgreSQL)` };
+}
+
+/** 4 nodes × 15,000 connections on one PostgreSQL, one admin seeing all of them. */
+async function multiNodeRows(flags: Flags, notes: string[]): Promise<string[][]> {
+  const { nodes, perNode } = flags.multiNode;
+  console.log(`multi-node (${nodes} nodes × ${perNode} connections, one admin)`);
+  try {
+    const mod = await import(here('./multi-node.js').replace(/^/, 'file://'));
+    const r = await mod.runMultiNodeBench({ nodes, perNode, probes: 40, timeoutMs: 600_000, log: (line: string) => console.log(`  ${line}`) });
+    const row = (name: string, value: number) => ['multi-node', name, fmt(value), '—', '—', '', ''];
+    return [
+      row('connections held (conns)', r.connections),
+      row('admin snapshot (ms)', r.snapshotMs),
+      row('cross-node connected median (ms)', r.connectLatencyMs.median),
+      row('cross-node connected p95 (ms)', r.connectLatencyMs.p95),
+      row('cross-node disconnected median (ms)', r.disconnectLatencyMs.median),
+      row('cross-node disconnected p95 (ms)', r.disconnectLatencyMs.p95),
+    ];
+  } catch (error) {
+    notes.push(`multi-node: failed (${(error as Error).message.split('\n')[0]})`);
+    return [];
+  }
+}
+
 function loadAverage(): string {
   return os.loadavg().map((n) => n.toFixed(1)).join(' / ');
 }
@@ -239,17 +288,24 @@ async function main(): Promise<void> {
   const started = Date.now();
   const samples: Samples = new Map();
   const notes: string[] = [];
-  for (const scenario of ran) {
-    const rounds = scenario.rounds?.(flags.config) ?? flags.config.rounds;
-    console.log(`${scenario.title} (${scenario.describe(flags.config)})`);
-    for (let round = 0; round < rounds; round++) {
-      // Alternate who goes first so warm caches and drifting load favour neither.
-      const order = round % 2 === 0 ? scenario.kinds : [...scenario.kinds].reverse();
-      for (const kind of order) await runRound(scenario, kind, flags, samples, notes);
+  for (const scenario of ran) await runScenario(scenario, flags, samples, notes);
+  const wanted = (id: string) => (!flags.only || flags.only.has(id)) && !flags.skip.has(id);
+  const extra = wanted('dashboard') ? await dashboardRows(notes) : [];
+  const pgRan = wanted('postgres') ? scenarios.filter((s) => flags.pg.includes(s.id)).map(onPostgres) : [];
+  if (pgRan.length > 0) {
+    const pg = await startPostgres();
+    try {
+      // The tracker server reads BENCH_DATABASE_URL; forked children inherit it.
+      process.env.BENCH_DATABASE_URL = pg.url;
+      for (const scenario of pgRan) await runScenario(scenario, flags, samples, notes);
+    } finally {
+      delete process.env.BENCH_DATABASE_URL;
+      await pg.stop();
     }
   }
-  const extra = !flags.only || flags.only.has('dashboard') ? (flags.skip.has('dashboard') ? [] : await dashboardRows(notes)) : [];
-  printTable(samples, ran, flags, notes, extra);
+  // The multi-node run starts its own PostgreSQL and CLI nodes.
+  if (wanted('multi-node')) extra.push(...(await multiNodeRows(flags, notes)));
+  printTable(samples, [...ran, ...pgRan], flags, notes, extra);
   console.log(`Finished in ${((Date.now() - started) / 1000).toFixed(0)} s; load average ${loadAverage()} (other work on the machine skews every figure).`);
 }
 
