@@ -43,6 +43,8 @@ export const CloseReason = {
   SNAPSHOT_FAILED: 'snapshot unavailable',
   /** Recorded in history for peers the heartbeat terminated; never sent. */
   HEARTBEAT_TIMEOUT: 'heartbeat timeout',
+  /** Recorded in history for rows left by a crashed run or a dead node; never sent. */
+  TRACKER_LOST: 'tracker lost',
 } as const;
 
 export const Paths = {

@@ -6,7 +6,9 @@
  */
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { ConnectionHistory, DB } from '../db/types.js';
+import { CloseReason, RecordedCloseCode } from './constants.js';
 import { executeReusable, powerOfTwoChunks } from './reusable-queries.js';
+import type { User } from './types.js';
 
 type Db = Kysely<DB>;
 
@@ -178,4 +180,32 @@ export async function sessionStats(db: Db, since: string): Promise<SessionStats>
   const values = middle.map((r) => Number(r.duration_ms));
   const median = values.reduce((a, b) => a + b, 0) / values.length;
   return { ended, startedAndEnded: Number(counts.started ?? 0), medianDurationMs: median };
+}
+
+/**
+ * History rows for connections whose end the tracker never saw: rows left
+ * by a run that crashed (kill -9, power loss) or by a node declared dead.
+ * Close code 1006 and reason "tracker lost"; the end time is when the loss
+ * was found, and message counts died with the process, so they are 0.
+ * Call it in the same transaction as the delete of those rows.
+ */
+export async function archiveLostUsers(db: Db, users: readonly User[], foundAt: Date = new Date()): Promise<void> {
+  const endedMs = foundAt.getTime();
+  await insertSessions(
+    db,
+    users.map((user) => ({
+      id: user.id,
+      sessionId: user.sessionId,
+      user: user.metadata.user ?? null,
+      remoteAddress: user.metadata.remoteAddress ?? '',
+      userAgent: user.metadata.userAgent ?? '',
+      connectedAt: user.connectedAt,
+      disconnectedAt: foundAt.toISOString(),
+      durationMs: Math.max(0, endedMs - Date.parse(user.connectedAt)),
+      closeCode: RecordedCloseCode.ABNORMAL,
+      closeReason: CloseReason.TRACKER_LOST,
+      messages: 0,
+      bytesIn: 0,
+    })),
+  );
 }

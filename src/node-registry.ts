@@ -11,7 +11,8 @@
 import type { Database } from './database.js';
 import type { Logger } from './logger.js';
 import { deleteOrphanUsers, heartbeatNode, reapDeadNodes, removeNode, upsertNode } from './node-repository.js';
-import { deleteUsersOfNode, withTransaction } from './repository.js';
+import { archiveLostUsers } from './history-repository.js';
+import { deleteUsersOfNode, listUsersOfNodes, withTransaction } from './repository.js';
 
 export interface NodeRegistryOptions {
   db: Database;
@@ -43,6 +44,8 @@ export class NodeRegistry {
     const { db, nodeId, logger } = this.#options;
     const cleared = await withTransaction(db, async (trx) => {
       await upsertNode(trx, nodeId);
+      // A previous run with this NODE_ID died without closing its connections.
+      await archiveLostUsers(trx, await listUsersOfNodes(trx, [nodeId]));
       const own = await deleteUsersOfNode(trx, nodeId);
       const orphans = await deleteOrphanUsers(trx);
       const gone = own.concat(orphans);

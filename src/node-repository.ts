@@ -7,6 +7,8 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { DB } from '../db/types.js';
 import { isPostgres } from './postgres.js';
+import { archiveLostUsers } from './history-repository.js';
+import { listUsersOfNodes } from './repository.js';
 
 type Db = Kysely<DB>;
 
@@ -82,6 +84,7 @@ export async function reapDeadNodes(db: Db, selfId: string, ttlMs: number): Prom
   const nodes = await db.deleteFrom('nodes').where('node_id', 'in', dead).returning('node_id').execute();
   if (nodes.length === 0) return { nodeIds: [], sessionIds: [] };
   const nodeIds = nodes.map((n) => n.node_id);
+  await archiveLostUsers(db, await listUsersOfNodes(db, nodeIds));
   const users = await db.deleteFrom('users').where('node_id', 'in', nodeIds).returning('session_id').execute();
   return { nodeIds, sessionIds: users.map((u) => u.session_id) };
 }

@@ -22,7 +22,7 @@ type Db = Kysely<DB>;
 const WRITE_CHUNK_ROWS = 512;
 const TOUCH_CHUNK_ROWS = 128;
 
-function toUser(row: Selectable<Users>): User {
+export function toUser(row: Selectable<Users>): User {
   // SQLite returns text; PostgreSQL returns Date and parsed jsonb.
   const connectedAt = row.connected_at as unknown;
   const lastActiveAt = row.last_active_at as unknown;
@@ -105,6 +105,16 @@ export async function deleteUsers(db: Db, sessionIds: readonly string[]): Promis
     deleted += Number(result.numAffectedRows ?? 0n);
   }
   return deleted;
+}
+
+/** Full rows of the given nodes (or of every node when `nodeIds` is undefined). */
+export async function listUsersOfNodes(db: Db, nodeIds?: readonly string[]): Promise<User[]> {
+  let query = db.selectFrom('users').selectAll();
+  if (nodeIds !== undefined) {
+    if (nodeIds.length === 0) return [];
+    query = query.where('node_id', 'in', nodeIds);
+  }
+  return (await query.execute()).map(toUser);
 }
 
 /** Delete every row; used for the rows an earlier, crashed run left behind. */

@@ -25,7 +25,8 @@ import { createQueryLog } from './query-log.js';
 import { RecordWriter, type CommittedChange } from './record-writer.js';
 import { MultiNodeHub, nodeStore } from './multi-node.js';
 import { clientConfig, openPostgres, postgresOptions } from './postgres.js';
-import { deleteAllUsers, listActiveUsersJson } from './repository.js';
+import { archiveLostUsers } from './history-repository.js';
+import { deleteAllUsers, listActiveUsersJson, listUsersOfNodes, withTransaction } from './repository.js';
 import { shutdownTracker } from './shutdown.js';
 import { resolveOptions, type TrackerOptions } from './tracker-options.js';
 import type { Touch, User } from './types.js';
@@ -200,8 +201,12 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       // same NODE_ID left), reap dead nodes, start the heartbeat.
       await this.#multi.start();
     } else {
-      // SQLite serves one node: every row already in the file is stale.
-      const stale = await deleteAllUsers(db);
+      // SQLite serves one node: every row already in the file is stale, left
+      // by a run that died; history records them as lost.
+      const stale = await withTransaction(db, async (trx) => {
+        await archiveLostUsers(trx, await listUsersOfNodes(trx));
+        return deleteAllUsers(trx);
+      });
       logger.info({ count: stale }, 'stale rows removed');
     }
     writer.start();

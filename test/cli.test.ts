@@ -86,7 +86,7 @@ cli('SIGTERM: clients get 1001, touches are written, rows deleted, exit 0', asyn
   }
 });
 
-cli('after kill -9 the next start removes the stale rows before accepting', async () => {
+cli('after kill -9 the next start moves the stale rows to history before accepting', async () => {
   const dir = tempDir();
   const file = join(dir, 'r.db');
   const first = await startCli({ DATABASE_PATH: file, ADMIN_TOKEN: TOKEN });
@@ -105,6 +105,11 @@ cli('after kill -9 the next start removes the stale rows before accepting', asyn
     const admin = await connectAdmin(`ws://127.0.0.1:${second.port}/admin/stream`, TOKEN);
     assert.equal(admin.snapshot, []);
     await admin.close();
+    // The lost connections are not forgotten: history records them as ended abnormally.
+    const res = await fetch(`http://127.0.0.1:${second.port}/history`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const lost = ((await res.json()) as any).sessions.filter((s: any) => s.closeReason === 'tracker lost');
+    assert.equal(lost.map((s: any) => s.sessionId).sort(), clients.map((c) => c.sessionId).sort());
+    assert.ok(lost.every((s: any) => s.closeCode === 1006));
   } finally {
     second.child.kill('SIGTERM');
     await second.exited;

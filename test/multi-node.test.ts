@@ -241,6 +241,9 @@ multi('kill -9 of a CLI node: a survivor reaps its rows and announces the leaves
     assert.equal(await activeSessionIds(survivor), []);
     const nodes = await survivor.tracker.db.selectFrom('nodes').select('node_id').execute();
     assert.equal(nodes.map((n) => n.node_id), ['survivor'], 'the dead node\'s heartbeat row is gone');
+    const lost = await survivor.tracker.db.selectFrom('connection_history').select(['session_id', 'close_code', 'close_reason']).execute();
+    assert.equal(lost.map((r) => r.session_id).sort(), doomed.map((c) => c.sessionId).sort(), 'reaped rows are kept in history');
+    assert.ok(lost.every((r) => Number(r.close_code) === 1006 && r.close_reason === 'tracker lost'));
 
     // Restart: a node that crashes and comes back with the same NODE_ID
     // clears its own rows at once, well before any TTL.
@@ -253,6 +256,8 @@ multi('kill -9 of a CLI node: a survivor reaps its rows and announces the leaves
     child = await startCli(longTtl);
     await admin.next((m) => m.type === 'disconnected' && m.sessionId === again.sessionId, 5000);
     assert.equal(await activeSessionIds(survivor), []);
+    const history = await survivor.tracker.db.selectFrom('connection_history').select('session_id').where('session_id', '=', again.sessionId).execute();
+    assert.is(history.length, 1, 'the restarted node records its own lost connection');
   } finally {
     for (const c of clients) await c.close();
     child.child.kill('SIGKILL');
