@@ -270,17 +270,20 @@ export class RecordWriter {
     this.#removals.clear();
     const touched = this.#takeTouches();
     const ended = this.#ended.take();
+    // Read the live set now, in the same tick as the clears above: every
+    // connect or disconnect from here on is queued as usual and written
+    // after this resync, so none is written twice or announced twice.
+    const snapshot = [...live.values()];
+    this.#afterResyncRead = true;
     let change: CommittedChange;
     try {
       change = await withTransaction(db, async (trx) => {
         const stored = new Set(await store!.listOwnSessionIds(trx));
         const connected: User[] = [];
-        for (const conn of live.values()) {
+        for (const conn of snapshot) {
           if (!stored.delete(conn.user.sessionId)) connected.push(snapshotUser(conn));
         }
-        // With a network database the rest takes real time; see #afterResyncRead.
-        this.#afterResyncRead = true;
-        // Whatever is left in `stored` has no live connection any more.
+        // Whatever is left in `stored` had no live connection at the snapshot.
         const disconnected = [...stored];
         const activity = touched.filter((c) => live.has(c.user.sessionId)).map(toTouch);
         if (connected.length > 0) await createUsers(trx, connected, store!.nodeId);

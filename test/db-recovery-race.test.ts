@@ -111,4 +111,68 @@ test('connects and disconnects during the resynchronising transaction are not lo
   }
 });
 
+test('a forced resync of a healthy writer writes and announces each change once', async () => {
+  const dir = tempDir();
+  const db = openSqlite({ path: join(dir, 'roster.db') });
+  let slow = false;
+  let inWindow = false;
+  // Reading the stored ids takes a while (a network round trip): connects
+  // and disconnects land while it is in flight.
+  const store: RowStore = {
+    async listOwnSessionIds(d) {
+      if (slow) {
+        inWindow = true;
+        await sleep(50);
+        inWindow = false;
+      }
+      return listSessionIds(d);
+    },
+  };
+  const live = new LiveSet();
+  const announced: string[] = [];
+  const writer = new RecordWriter({
+    db,
+    live,
+    touchFlushMs: 50,
+    logger: silentLogger(),
+    store,
+    onCommitted: (change) => {
+      for (const u of change.connected) announced.push(`+${u.sessionId}`);
+      for (const id of change.disconnected) announced.push(`-${id}`);
+    },
+    onUnrecorded() {},
+    onDegraded() {},
+    onRecovered() {},
+  });
+  const open = (conn: LiveConnection) => {
+    live.add(conn);
+    writer.insert(conn);
+  };
+  try {
+    await prepareSchema(db, 'migrate');
+    writer.start();
+    const early = liveConnection();
+    open(early);
+    await writer.flush();
+    slow = true;
+    const resync = writer.resync();
+    await waitFor(() => inWindow, 5000, 'the resync read');
+    const late = liveConnection();
+    open(late);
+    live.delete(early.user.sessionId);
+    writer.remove(early);
+    slow = false;
+    await resync;
+    await writer.flush();
+    assert.is(writer.degradedReason, undefined, 'no duplicate insert sent the writer into degraded mode');
+    assert.equal(await listSessionIds(db), [late.user.sessionId]);
+    assert.equal(announced.filter((a) => a === `-${early.user.sessionId}`).length, 1, 'one disconnected');
+    assert.equal(announced.filter((a) => a === `+${late.user.sessionId}`).length, 1, 'one connected');
+  } finally {
+    await writer.close();
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();
