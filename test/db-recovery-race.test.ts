@@ -10,11 +10,11 @@ import { rmSync } from 'node:fs';
 import { sql } from 'kysely';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { openSqlite } from '../src/database.js';
+import { openSqlite, type Database } from '../src/database.js';
 import { LiveSet, type LiveConnection } from '../src/live-set.js';
 import { silentLogger } from '../src/logger.js';
 import { prepareSchema } from '../src/migrations.js';
-import { RecordWriter, type RowStore } from '../src/record-writer.js';
+import { RecordWriter, type RecordWriterOptions, type RowStore } from '../src/record-writer.js';
 import { listSessionIds } from '../src/repository.js';
 import { tempDir } from './helpers/tracker.js';
 import { waitFor } from './helpers/ws-client.js';
@@ -41,6 +41,21 @@ function liveConnection(): LiveConnection {
   };
 }
 
+function newWriter(db: Database, live: LiveSet, store: RowStore, hooks: Partial<RecordWriterOptions>): RecordWriter {
+  return new RecordWriter({
+    db,
+    live,
+    touchFlushMs: 50,
+    logger: silentLogger(),
+    store,
+    onCommitted() {},
+    onUnrecorded() {},
+    onDegraded() {},
+    onRecovered() {},
+    ...hooks,
+  });
+}
+
 test('connects and disconnects during the resynchronising transaction are not lost', async () => {
   const dir = tempDir();
   const db = openSqlite({ path: join(dir, 'roster.db') });
@@ -59,17 +74,7 @@ test('connects and disconnects during the resynchronising transaction are not lo
   };
   const live = new LiveSet();
   let recovered = 0;
-  const writer = new RecordWriter({
-    db,
-    live,
-    touchFlushMs: 50,
-    logger: silentLogger(),
-    store,
-    onCommitted() {},
-    onUnrecorded() {},
-    onDegraded() {},
-    onRecovered: () => recovered++,
-  });
+  const writer = newWriter(db, live, store, { onRecovered: () => recovered++ });
   const open = (conn: LiveConnection) => {
     live.add(conn);
     writer.insert(conn);
@@ -130,19 +135,11 @@ test('a forced resync of a healthy writer writes and announces each change once'
   };
   const live = new LiveSet();
   const announced: string[] = [];
-  const writer = new RecordWriter({
-    db,
-    live,
-    touchFlushMs: 50,
-    logger: silentLogger(),
-    store,
+  const writer = newWriter(db, live, store, {
     onCommitted: (change) => {
       for (const u of change.connected) announced.push(`+${u.sessionId}`);
       for (const id of change.disconnected) announced.push(`-${id}`);
     },
-    onUnrecorded() {},
-    onDegraded() {},
-    onRecovered() {},
   });
   const open = (conn: LiveConnection) => {
     live.add(conn);
