@@ -7,6 +7,7 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { ConnectionHistory, DB } from '../db/types.js';
 import { CloseReason, RecordedCloseCode } from './constants.js';
+import { isoText } from './repository.js';
 import { executeReusable, powerOfTwoChunks } from './reusable-queries.js';
 import type { User } from './types.js';
 
@@ -73,8 +74,8 @@ function toRecord(row: Selectable<ConnectionHistory>): SessionRecord {
     user: row.user_label,
     remoteAddress: row.remote_address,
     userAgent: row.user_agent,
-    connectedAt: iso(row.connected_at),
-    disconnectedAt: iso(row.disconnected_at),
+    connectedAt: isoText(row.connected_at),
+    disconnectedAt: isoText(row.disconnected_at),
     // PostgreSQL returns bigint as a string.
     durationMs: Number(row.duration_ms),
     closeCode: Number(row.close_code),
@@ -84,10 +85,6 @@ function toRecord(row: Selectable<ConnectionHistory>): SessionRecord {
   };
 }
 
-/** SQLite returns the stored text; PostgreSQL returns a Date. */
-function iso(value: unknown): string {
-  return value instanceof Date ? value.toISOString() : (value as string);
-}
 
 /**
  * Insert ended sessions. A row already there is left alone, so a batch

@@ -232,14 +232,19 @@ export class RecordWriter {
     return touched;
   }
 
-  #enterDegraded(error: unknown): void {
-    const reason = describeError(error);
-    // Inserts and removals are not kept: the reconcile rebuilds them from
-    // the live set, which keeps memory bounded however long the outage.
+  /** Forget queued connects and disconnects; the connects are served unrecorded for now. */
+  #dropPending(): void {
     const unrecorded = [...this.#inserts].map((conn) => conn.user.sessionId);
     this.#inserts.clear();
     this.#removals.clear();
     if (unrecorded.length > 0) this.#options.onUnrecorded(unrecorded);
+  }
+
+  #enterDegraded(error: unknown): void {
+    const reason = describeError(error);
+    // Inserts and removals are not kept: the reconcile rebuilds them from
+    // the live set, which keeps memory bounded however long the outage.
+    this.#dropPending();
     if (this.#degradedReason === undefined) {
       this.#degradedReason = reason;
       this.#retryDelay = RetryBackoff.initialMs;
@@ -296,10 +301,7 @@ export class RecordWriter {
     } catch (error) {
       this.#afterResyncRead = false;
       // Queued while it ran: the next resync rebuilds them from the live set.
-      const unrecorded = [...this.#inserts].map((conn) => conn.user.sessionId);
-      this.#inserts.clear();
-      this.#removals.clear();
-      if (unrecorded.length > 0) this.#options.onUnrecorded(unrecorded);
+      this.#dropPending();
       for (const record of ended) this.#ended.add(record);
       for (const conn of touched) if (live.has(conn.user.sessionId)) this.touch(conn);
       if (this.#degradedReason === undefined) {

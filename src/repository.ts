@@ -23,15 +23,13 @@ const WRITE_CHUNK_ROWS = 512;
 const TOUCH_CHUNK_ROWS = 128;
 
 export function toUser(row: Selectable<Users>): User {
-  // SQLite returns text; PostgreSQL returns Date and parsed jsonb.
-  const connectedAt = row.connected_at as unknown;
-  const lastActiveAt = row.last_active_at as unknown;
+  // SQLite returns text; PostgreSQL may hand back parsed jsonb.
   const metadata = row.metadata as unknown;
   return {
     id: row.id,
     sessionId: row.session_id,
-    connectedAt: connectedAt instanceof Date ? connectedAt.toISOString() : (connectedAt as string),
-    lastActiveAt: lastActiveAt instanceof Date ? lastActiveAt.toISOString() : (lastActiveAt as string),
+    connectedAt: isoText(row.connected_at),
+    lastActiveAt: isoText(row.last_active_at),
     metadata: (typeof metadata === 'string' ? JSON.parse(metadata) : metadata) as UserMetadata,
   };
 }
@@ -173,7 +171,7 @@ export async function listActiveUsersJson(db: Db, options: ListOptions = {}): Pr
 }
 
 /** SQLite returns timestamps as ISO text, PostgreSQL as Date. */
-function isoText(value: unknown): string {
+export function isoText(value: unknown): string {
   return value instanceof Date ? value.toISOString() : (value as string);
 }
 
