@@ -4,8 +4,9 @@
  */
 import type { RawData, WebSocket } from 'ws';
 import { tokensEqual, type AuthThrottle } from './auth.js';
-import { CloseCode, CloseReason, Defaults } from './constants.js';
+import { CloseCode, CloseReason } from './constants.js';
 import type { Logger } from './logger.js';
+import { closeSlowConsumer } from './slow-consumer.js';
 
 export interface AdminChannelOptions {
   token: string;
@@ -84,10 +85,8 @@ export class AdminChannel {
     if (socket.readyState !== socket.OPEN) return;
     if (socket.bufferedAmount > this.#options.maxBufferedBytes) {
       this.#options.logger.warn({ ip: admin.ip, buffered: socket.bufferedAmount }, 'admin too slow; closing');
-      socket.close(CloseCode.TRY_AGAIN_LATER, CloseReason.SLOW_CONSUMER);
+      closeSlowConsumer(socket);
       this.#forget(admin);
-      // A reader that never drains would also never finish the close handshake.
-      setTimeout(() => socket.terminate(), Defaults.slowConsumerGraceMs).unref();
       return;
     }
     socket.send(data);

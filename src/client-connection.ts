@@ -13,6 +13,7 @@ import type { Logger } from './logger.js';
 import type { TrackerMetrics } from './metrics.js';
 import { buildMetadata, remoteAddress } from './metadata.js';
 import type { RecordWriter } from './record-writer.js';
+import { closeSlowConsumer } from './slow-consumer.js';
 
 export interface ClientContext {
   live: LiveSet;
@@ -110,11 +111,8 @@ function onMessage(ctx: ClientContext, conn: LiveConnection, data: RawData, isBi
     // Each ping costs us a pong: one that never reads them would grow this
     // socket's send buffer without end, so past a small cap it goes.
     if (conn.socket.bufferedAmount > Defaults.clientMaxBufferedBytes) {
-      const socket = conn.socket;
-      socket.close(CloseCode.TRY_AGAIN_LATER, CloseReason.SLOW_CONSUMER);
+      closeSlowConsumer(conn.socket);
       closeClientConnection(ctx, conn, { code: CloseCode.TRY_AGAIN_LATER, reason: CloseReason.SLOW_CONSUMER });
-      // A reader that never drains would also never finish the close handshake.
-      setTimeout(() => socket.terminate(), Defaults.slowConsumerGraceMs).unref();
       return;
     }
     conn.socket.send(PONG);
