@@ -17,7 +17,10 @@ lifecycle('the row exists when the welcome arrives, with bounded metadata', asyn
     const row = await getUserBySessionId(t.tracker.db, client.sessionId);
     assert.ok(row, 'row written before the welcome');
     assert.is(row!.id, client.id);
-    assert.match(row!.id, /^[0-9a-f-]{36}$/);
+    // UUIDv7 (uuid-v7.ts): version 7, RFC variant, and the connect time in its first 48 bits.
+    assert.match(row!.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.match(client.sessionId, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.is(parseInt(row!.id.replace(/-/g, '').slice(0, 12), 16), Date.parse(row!.connectedAt));
     assert.match(row!.connectedAt, ISO_MS);
     assert.match(row!.lastActiveAt, ISO_MS);
     assert.equal(row!.metadata, {
