@@ -1,7 +1,8 @@
 /**
  * Where a 10k-row snapshot's time goes, in one process: the query, the
  * row mapping (metadata JSON.parse), and the message's JSON.stringify;
- * then the same with the metadata spliced as text (src/user-json.ts).
+ * then the same with the metadata spliced as text (src/user-json.ts), and
+ * the single-node path: the in-memory committed view (src/committed-view.ts).
  * Run with `node dist/bench/micro-snapshot.js [rows]`.
  */
 import { randomUUID } from 'node:crypto';
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqlite } from '../src/database.js';
 import { migrateToLatest } from '../src/migrations.js';
+import { CommittedView } from '../src/committed-view.js';
 import { createUsers, listActiveUsers, listActiveUsersJson } from '../src/repository.js';
 import type { User } from '../src/types.js';
 import { usersJson } from '../src/user-json.js';
@@ -66,5 +68,9 @@ console.log('now (metadata spliced as text):');
 await timeAsync('listActiveUsersJson (query, metadata kept as text)', () => listActiveUsersJson(db));
 const rowsJson = await listActiveUsersJson(db);
 time('usersJson with live message counts', () => `{"type":"snapshot","users":${usersJson(rowsJson, () => 0)}}`);
+console.log('single node (committed view, no query):');
+const view = new CommittedView();
+view.apply({ connected: users, activity: [], disconnected: [] });
+time('view.users + JSON.stringify snapshot message', () => JSON.stringify({ type: 'snapshot', users: view.users(() => 0) }));
 await db.destroy();
 rmSync(dir, { recursive: true, force: true });

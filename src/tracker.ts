@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { AdminChannel, type AdminSession } from './admin-channel.js';
 import { AuthThrottle } from './auth.js';
+import { CommittedView } from './committed-view.js';
 import { closeClientConnection, sendWelcome } from './client-connection.js';
 import { CloseCode, CloseReason, Defaults, TrackerEvent } from './constants.js';
 import type { TrackerContext } from './context.js';
@@ -26,12 +27,11 @@ import { RecordWriter, type CommittedChange } from './record-writer.js';
 import { MultiNodeHub, nodeStore } from './multi-node.js';
 import { clientConfig, openPostgres, postgresOptions } from './postgres.js';
 import { archiveLostUsers } from './history-repository.js';
-import { deleteAllUsers, listActiveUsersJson, listUsersOfNodes, withTransaction } from './repository.js';
+import { deleteAllUsers, listUsersOfNodes, withTransaction } from './repository.js';
 import { shutdownTracker } from './shutdown.js';
 import { resolveOptions, type TrackerOptions } from './tracker-options.js';
 import type { Touch, User } from './types.js';
 import { handleUpgrade } from './upgrade-handler.js';
-import { usersJson } from './user-json.js';
 
 export interface TrackerEvents {
   connected: [user: User];
@@ -70,6 +70,8 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
   readonly #ownsDb: boolean;
   /** Set on PostgreSQL (`databaseUrl`): heartbeat, reaping and cross-node events. */
   readonly #multi: MultiNodeHub | undefined;
+  /** Single node: the table as committed, for admin snapshots (committed-view.ts). */
+  readonly #committed = new CommittedView();
   #stopHeartbeat: (() => void) | undefined;
   #pruner: HistoryPruner | undefined;
   #started = false;
@@ -248,6 +250,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
 
   #onCommitted(change: CommittedChange): void {
     const { admins } = this.#ctx;
+    if (this.#multi === undefined) this.#committed.apply(change);
     for (const user of change.connected) {
       this.#welcome([user.sessionId]);
       if (this.#multi === undefined) admins.broadcast({ type: 'connected', user });
@@ -271,9 +274,11 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
   }
 
   /**
-   * The snapshot is read inside the writer's queue and the admin joins the
-   * audience in the same job, so every commit is either in the snapshot or
-   * arrives as an event after it: never both, never neither.
+   * Single node: the snapshot comes from the committed view, which changes
+   * only together with the broadcast of each commit's events; sending it
+   * and joining the audience in one synchronous step means every commit
+   * is either in the snapshot or arrives as an event after it: never
+   * both, never neither.
    */
   #subscribe(admin: AdminSession): void {
     if (this.#multi !== undefined) {
@@ -281,19 +286,11 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       this.#multi.subscribe(admin);
       return;
     }
-    const { admins, db, live, logger, writer } = this.#ctx;
-    writer
-      .exclusive(async () => {
-        const rows = await listActiveUsersJson(db);
-        if (admin.socket.readyState !== admin.socket.OPEN) return;
-        // Live stats for the dashboard: the message count is in memory, not in the row.
-        const users = usersJson(rows, (sessionId) => live.get(sessionId)?.messages);
-        admins.send(admin, `{"type":"snapshot","users":${users}}`);
-        admins.join(admin);
-      })
-      .catch((error) => {
-        logger.error({ err: error }, 'admin snapshot failed');
-        admin.socket.close(CloseCode.INTERNAL_ERROR, CloseReason.SNAPSHOT_FAILED);
-      });
+    const { admins, live } = this.#ctx;
+    if (admin.socket.readyState !== admin.socket.OPEN) return;
+    // Live stats for the dashboard: the message count is in memory, not in the row.
+    const users = this.#committed.users((sessionId) => live.get(sessionId)?.messages);
+    admins.send(admin, JSON.stringify({ type: 'snapshot', users }));
+    admins.join(admin);
   }
 }

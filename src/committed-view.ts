@@ -1,0 +1,93 @@
+/**
+ * What a single node's `users` table holds, kept in memory: the rows this
+ * tracker has committed, with their committed `last_active_at`. On SQLite
+ * the tracker is the table's only writer (it clears the rows of earlier
+ * runs at start), so this view equals the table; an admin's snapshot is
+ * then read here instead of querying and materialising every row: at
+ * 10k rows ~12 ms in place of ~45 (bench/micro-snapshot.ts).
+ *
+ * It is updated in the writer's onCommitted, in the same synchronous step
+ * as the events of that commit are broadcast, so a snapshot taken at any
+ * moment holds exactly the commits whose events went out before it.
+ */
+import type { CommittedChange } from './record-writer.js';
+import type { User } from './types.js';
+
+/** A user row plus, while it is live here, its message count. */
+export interface SnapshotUser extends User {
+  messages: number | undefined;
+}
+
+interface CommittedRow {
+  readonly user: User;
+  lastActiveAt: string;
+}
+
+export class CommittedView {
+  /** By session id, in commit order. */
+  readonly #rows = new Map<string, CommittedRow>();
+
+  get size(): number {
+    return this.#rows.size;
+  }
+
+  apply(change: CommittedChange): void {
+    for (const user of change.connected) this.#rows.set(user.sessionId, { user, lastActiveAt: user.lastActiveAt });
+    for (const touch of change.activity) {
+      const row = this.#rows.get(touch.sessionId);
+      if (row !== undefined) row.lastActiveAt = touch.lastActiveAt;
+    }
+    for (const sessionId of change.disconnected) this.#rows.delete(sessionId);
+  }
+
+  /** Forget every row (the table was emptied). */
+  clear(): void {
+    this.#rows.clear();
+  }
+
+  /**
+   * The rows in the table's snapshot order, newest connection first
+   * (connected_at, then session id, descending), as fresh objects ready
+   * for JSON.stringify. `messages` adds each live session's message count.
+   */
+  users(messages: (sessionId: string) => number | undefined): SnapshotUser[] {
+    const rows = [...this.#rows.values()].reverse();
+    // Commit order is connect order, so reversed it is sorted but for ties
+    // within a millisecond (and rows a reconcile re-inserted): an insertion
+    // sort costs one pass plus those few moves.
+    insertionSort(rows, newestFirst);
+    const users = new Array<SnapshotUser>(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const { user, lastActiveAt } = rows[i]!;
+      // Key order as in User; an undefined count is left out by JSON.stringify.
+      users[i] = { id: user.id, sessionId: user.sessionId, connectedAt: user.connectedAt, lastActiveAt, metadata: user.metadata, messages: messages(user.sessionId) };
+    }
+    return users;
+  }
+}
+
+function newestFirst(a: CommittedRow, b: CommittedRow): number {
+  const x = a.user;
+  const y = b.user;
+  if (x.connectedAt !== y.connectedAt) return x.connectedAt < y.connectedAt ? 1 : -1;
+  return x.sessionId < y.sessionId ? 1 : x.sessionId > y.sessionId ? -1 : 0;
+}
+
+/** Sorts nearly sorted `items` in one pass; past a budget of moves, falls back to a full sort. */
+function insertionSort<T>(items: T[], compare: (a: T, b: T) => number): void {
+  let budget = items.length;
+  for (let i = 1; i < items.length; i++) {
+    const item = items[i]!;
+    let j = i - 1;
+    while (j >= 0 && compare(items[j]!, item) > 0) {
+      if (--budget < 0) {
+        items[j + 1] = item; // the free slot: the array is a permutation again
+        items.sort(compare);
+        return;
+      }
+      items[j + 1] = items[j]!;
+      j--;
+    }
+    items[j + 1] = item;
+  }
+}

@@ -1,0 +1,93 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CommittedView } from '../src/committed-view.js';
+import { listActiveUsers } from '../src/repository.js';
+import type { User } from '../src/types.js';
+import { TOKEN, startTracker } from './helpers/tracker.js';
+import { connectAdmin, connectClient, waitFor } from './helpers/ws-client.js';
+
+const view = suite('CommittedView');
+
+function user(sessionId: string, connectedAt: string): User {
+  return { id: `id-${sessionId}`, sessionId, connectedAt, lastActiveAt: connectedAt, metadata: { remoteAddress: '127.0.0.1', userAgent: 'ua "quoted"', origin: '', path: '/ws', query: { q: 'a\nb' } } };
+}
+
+const T1 = '2026-11-23T10:00:00.001Z';
+const T2 = '2026-11-23T10:00:00.002Z';
+const T3 = '2026-11-23T10:00:00.003Z';
+
+view('applies commits: inserts, committed touches, deletes', () => {
+  const v = new CommittedView();
+  v.apply({ connected: [user('a', T1), user('b', T2)], activity: [], disconnected: [] });
+  v.apply({ connected: [], activity: [{ sessionId: 'a', lastActiveAt: T3 }, { sessionId: 'gone', lastActiveAt: T3 }], disconnected: [] });
+  v.apply({ connected: [user('c', T3)], activity: [], disconnected: ['b'] });
+  assert.is(v.size, 2);
+  const users = JSON.parse(JSON.stringify(v.users((id) => (id === 'a' ? 7 : undefined))));
+  assert.equal(users, [
+    { ...user('c', T3) },
+    { ...user('a', T1), lastActiveAt: T3, messages: 7 },
+  ]);
+  // Same keys in the same order as a User: the JSON is byte for byte what a row gives.
+  assert.is(JSON.stringify(v.users(() => undefined)), JSON.stringify([user('c', T3), { ...user('a', T1), lastActiveAt: T3 }]));
+  v.clear();
+  assert.equal(v.users(() => undefined), []);
+});
+
+view('orders newest first, ties by session id descending, whatever the commit order', () => {
+  const v = new CommittedView();
+  // Same-millisecond connects committed in random session order, then a
+  // reconcile re-inserting older rows after newer ones.
+  v.apply({ connected: [user('s2', T2), user('s9', T2), user('s1', T2), user('s5', T2)], activity: [], disconnected: [] });
+  v.apply({ connected: [user('s7', T3)], activity: [], disconnected: [] });
+  v.apply({ connected: [user('old-b', T1), user('old-a', T1)], activity: [], disconnected: [] });
+  const order = v.users(() => undefined).map((u) => u.sessionId);
+  assert.equal(order, ['s7', 's9', 's5', 's2', 's1', 'old-b', 'old-a']);
+});
+
+view('a badly shuffled view still comes out sorted (full-sort fallback)', () => {
+  const v = new CommittedView();
+  const rows = Array.from({ length: 300 }, (_, i) => user(`s${String(i).padStart(3, '0')}`, new Date(Date.UTC(2026, 10, 23, 10, 0, 0, i % 50)).toISOString()));
+  // Oldest first is the worst case for the reverse-then-insertion pass.
+  const shuffled = [...rows].sort((a, b) => (a.sessionId < b.sessionId ? 1 : -1)).reverse();
+  v.apply({ connected: shuffled, activity: [], disconnected: [] });
+  const got = v.users(() => undefined).map((u) => u.sessionId);
+  const want = [...rows]
+    .sort((a, b) => (a.connectedAt !== b.connectedAt ? (a.connectedAt < b.connectedAt ? 1 : -1) : a.sessionId < b.sessionId ? 1 : -1))
+    .map((u) => u.sessionId);
+  assert.equal(got, want);
+});
+
+const snapshot = suite('single-node admin snapshot');
+
+snapshot('equals the users table, row for row and in its order, after connects, touches and disconnects', async () => {
+  const t = await startTracker({ touchFlushMs: 20 });
+  try {
+    const clients = [];
+    for (let i = 0; i < 12; i++) clients.push(await connectClient(t.wsUrl(`/ws?user=u${i}`)));
+    // A few ms after the connects, so a touched row's last_active_at differs from its connect time.
+    await new Promise((r) => setTimeout(r, 5));
+    for (const c of clients.slice(0, 6)) c.send({ type: 'ping' });
+    for (const c of clients.slice(0, 6)) await c.next((m) => m.type === 'pong');
+    await Promise.all(clients.slice(8).map((c) => c.close()));
+    await waitFor(() => t.tracker.connections === 8, 3000, 'closes seen');
+    // Let the touches and deletes commit, then compare with the table itself.
+    await new Promise((r) => setTimeout(r, 80));
+    const stored = await listActiveUsers(t.tracker.db);
+    const admin = await connectAdmin(t.wsUrl('/admin/stream'), TOKEN);
+    assert.is(stored.length, 8);
+    assert.equal(
+      admin.snapshot.map(({ messages, ...u }: any) => u),
+      stored,
+      'snapshot rows equal the table (newest first, committed last_active_at)',
+    );
+    const pinged = new Set(clients.slice(0, 6).map((c) => c.sessionId));
+    for (const u of admin.snapshot) assert.is(u.messages, pinged.has(u.sessionId) ? 1 : 0, 'live message counts ride along');
+    await admin.close();
+    await Promise.all(clients.slice(0, 8).map((c) => c.close()));
+  } finally {
+    await t.close();
+  }
+});
+
+view.run();
+snapshot.run();
