@@ -81,7 +81,8 @@ function buildSection() {
 function sessionRow(s, now) {
   const ended = Date.parse(s.disconnectedAt);
   const when = el('time', { datetime: s.disconnectedAt, title: formatAbsolute(ended), text: formatRelative(ended, now) });
-  const session = el('code', { title: s.sessionId, text: s.sessionId.slice(0, 8) });
+  // The random tail: a UUIDv7 starts with its time (see table.js).
+  const session = el('code', { title: s.sessionId, text: s.sessionId.slice(-8) });
   return el('tr', { 'data-session-id': s.sessionId }, [
     el('td', {}, [when]),
     el('td', { text: s.user ?? '—' }),

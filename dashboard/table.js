@@ -158,7 +158,8 @@ export class VirtualTable {
     if (el.row !== row) {
       el.row = row;
       tr.dataset.sessionId = row.sessionId;
-      setText(el.session, row.sessionId.slice(0, 8));
+      // The random tail: a UUIDv7 starts with its time, the same for every row of a minute.
+      setText(el.session, row.sessionId.slice(-8));
       setAttr(el.session, 'title', row.sessionId);
       setText(el.user, row.label || '—');
       setText(el.address, row.address || '—');

@@ -108,6 +108,9 @@ Dashboard('the filter narrows the rows, and the columns sort by mouse and keyboa
     const bob = await connectClient(t.wsUrl('/ws?user=bob'), { headers: { 'user-agent': FIREFOX } });
     clients.push(carol, alice, bob);
     await waitFor(async () => (await counter(page, 'connections')) === 3, 5000, 'three connections');
+    // Each row shows the random tail of its id, not the shared leading time digits of a UUIDv7.
+    const shortIds = await page.$$eval('#rows tr[data-session-id] td.c-session', (cells) => cells.map((c) => c.textContent));
+    assert.equal(new Set(shortIds), new Set([carol, alice, bob].map((c) => c.sessionId.slice(-8))));
 
     await page.fill('#filter', 'bob');
     await waitFor(async () => (await visibleSessions(page)).length === 1, 2000, 'filter by user');
@@ -116,7 +119,8 @@ Dashboard('the filter narrows the rows, and the columns sort by mouse and keyboa
     await page.fill('#filter', 'SAFARI'); // user agent, case-insensitive
     await waitFor(async () => (await visibleSessions(page))[0] === carol.sessionId, 2000, 'filter by agent');
     assert.equal(await visibleSessions(page), [carol.sessionId]);
-    await page.fill('#filter', alice.sessionId.slice(0, 10));
+    // The random tail: UUIDv7s of one moment share their leading (time) digits.
+    await page.fill('#filter', alice.sessionId.slice(-10));
     await waitFor(async () => (await visibleSessions(page))[0] === alice.sessionId, 2000, 'filter by session id');
     assert.equal(await visibleSessions(page), [alice.sessionId]);
     await page.fill('#filter', 'nobody-has-this');
