@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { RawData, WebSocket } from 'ws';
+import type { ClosingWebSocket } from './closing-websocket.js';
 import { CloseCode, CloseReason, Defaults } from './constants.js';
 import { protocolErrorCloseCode, UNKNOWN_END, type ConnectionEnd } from './connection-end.js';
 import type { LiveConnection, LiveSet } from './live-set.js';
@@ -20,6 +21,8 @@ export interface ClientContext {
   writer: RecordWriter;
   logger: Logger;
   maxMessagesPerSecond: number;
+  /** True once shutdown has begun: it closes the sockets, then forgets the connections itself. */
+  readonly stopping: boolean;
   metrics?: Pick<TrackerMetrics, 'connectionOpened' | 'connectionClosed' | 'messageReceived'>;
 }
 
@@ -66,7 +69,13 @@ export function openClientConnection(ctx: ClientContext, socket: WebSocket, req:
     sentCode = protocolErrorCloseCode(errorCode);
     ctx.logger.debug({ sessionId: conn.user.sessionId, code: errorCode }, 'client protocol error');
   });
-  // The code ws reports: the peer's, or 1006 when the socket ended without a close frame.
+  // The peer's close frame (or a protocol error): over now, though TCP is
+  // not torn down yet (closing-websocket.ts). Shutdown forgets its own.
+  (socket as ClosingWebSocket).onClosing = (code, reason) => {
+    if (!ctx.stopping) closeClientConnection(ctx, conn, { code, reason });
+  };
+  // The fallback, and the only signal for a dropped peer: the code ws
+  // reports, the peer's or 1006 when the socket ended without a close frame.
   socket.on('close', (code, reason) =>
     closeClientConnection(ctx, conn, sentCode === undefined ? { code, reason: reason.toString() } : { code: sentCode, reason: '' }),
   );

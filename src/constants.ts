@@ -20,11 +20,13 @@ export const CloseCode = {
 } as const;
 
 /**
- * Codes the tracker records (history, metrics) but never sends: 1006 is
- * what ws reports when a socket ends without a close frame, as when the
- * heartbeat terminates a silent peer.
+ * Codes the tracker records (history, metrics) but never sends: 1005 for
+ * a close frame without a code, and 1006, what ws reports when a socket
+ * ends without a close frame, as when the heartbeat terminates a silent peer.
  */
 export const RecordedCloseCode = {
+  /** The peer's close frame carried no code. */
+  NO_STATUS: 1005,
   ABNORMAL: 1006,
 } as const;
 

@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { AdminChannel, type AdminSession } from './admin-channel.js';
 import { AuthThrottle } from './auth.js';
+import { ClosingWebSocket } from './closing-websocket.js';
 import { CommittedView } from './committed-view.js';
 import { closeClientConnection, sendWelcome } from './client-connection.js';
 import { CloseCode, CloseReason, Defaults, TrackerEvent } from './constants.js';
@@ -148,6 +149,8 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       : undefined;
     const wss = new WebSocketServer({
       noServer: true,
+      // Reports a peer's close frame before ws's 'close' (closing-websocket.ts).
+      WebSocket: ClosingWebSocket,
       clientTracking: false,
       perMessageDeflate: false,
       maxPayload: resolved.maxPayload,

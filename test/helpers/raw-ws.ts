@@ -85,12 +85,19 @@ export interface RawUpgradeOptions {
   /** Extra raw header lines, for headers that repeat. */
   rawHeaderLines?: string[];
   localAddress?: string;
+  /** Keep our side open after the server's FIN (a peer that never finishes the TCP close). */
+  allowHalfOpen?: boolean;
 }
 
 /** Open a TCP connection and perform the WebSocket upgrade by hand. */
 export function rawUpgrade(port: number, path: string, options: RawUpgradeOptions = {}): Promise<RawPeer> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ port, host: '127.0.0.1', ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
+    const socket = connect({
+      port,
+      host: '127.0.0.1',
+      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+      ...(options.allowHalfOpen ? { allowHalfOpen: true } : {}),
+    });
     socket.setNoDelay(true);
     const headers: Record<string, string> = {
       Host: `127.0.0.1:${port}`,

@@ -1,0 +1,32 @@
+/**
+ * The WebSocket class the tracker's server creates (ws's `WebSocket`
+ * option). It reports the moment a connection is over, which for a
+ * client that says goodbye is well before ws's 'close' event.
+ *
+ * When the peer's close frame arrives, ws answers it by calling close()
+ * on the socket with the peer's code and reason (and on a protocol error
+ * it calls close() with the code it sends). 'close' fires only once the
+ * TCP connection is gone: a round trip later at best, and up to ws's 30 s
+ * closing timeout for a peer that never finishes. No message can follow a
+ * close frame, so the tracker forgets the connection at the first close()
+ * instead: the row goes and admins hear of it a round trip sooner, and a
+ * storm of goodbyes is written in batches while it is still arriving. The
+ * 'close' event stays the fallback for everything else (a dropped peer, a
+ * terminate()), and forgetting is idempotent, so either order is safe.
+ */
+import { WebSocket } from 'ws';
+import { RecordedCloseCode } from './constants.js';
+
+export class ClosingWebSocket extends WebSocket {
+  /** Called once, at the first close() while open, with its code (1005 for none) and reason. */
+  onClosing: ((code: number, reason: string) => void) | undefined = undefined;
+
+  override close(code?: number, data?: string | Buffer): void {
+    const onClosing = this.onClosing;
+    if (onClosing !== undefined && this.readyState === WebSocket.OPEN) {
+      this.onClosing = undefined;
+      onClosing(code ?? RecordedCloseCode.NO_STATUS, data === undefined ? '' : data.toString());
+    }
+    super.close(code, data);
+  }
+}
