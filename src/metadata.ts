@@ -21,7 +21,9 @@ export function remoteAddress(req: IncomingMessage): string {
 export function buildMetadata(req: IncomingMessage, url: URL): UserMetadata {
   const query: Record<string, string> = {};
   let params = 0;
-  for (const [key, value] of url.searchParams) {
+  // Reading searchParams builds a URLSearchParams; most clients send no query.
+  const searchParams = url.search === '' ? undefined : url.searchParams;
+  for (const [key, value] of searchParams ?? []) {
     if (++params > MAX_QUERY_PARAMS) break;
     // Object.create(null) would serialize the same; a plain object with a
     // "__proto__" key must still never reach the prototype.
@@ -35,8 +37,11 @@ export function buildMetadata(req: IncomingMessage, url: URL): UserMetadata {
     path: clip(url.pathname),
     query,
   };
-  const user = url.searchParams.get('user');
+  const user = searchParams?.get('user');
   if (user) metadata.user = clip(user);
+  // Serializing to measure costs more than everything above; skip it when
+  // even worst-case escaping (6 bytes per character) cannot pass the cap.
+  if (rawLength(metadata) * 6 + 128 <= MetadataLimits.maxTotalLength) return metadata;
   if (JSON.stringify(metadata).length > MetadataLimits.maxTotalLength) metadata.query = {};
   if (JSON.stringify(metadata).length > MetadataLimits.maxTotalLength) {
     // Only the free-text fields can still be long; cut them harder.
@@ -46,4 +51,11 @@ export function buildMetadata(req: IncomingMessage, url: URL): UserMetadata {
     if (metadata.user) metadata.user = metadata.user.slice(0, 128);
   }
   return metadata;
+}
+
+/** Characters in every key and value, before JSON escaping and punctuation. */
+function rawLength(metadata: UserMetadata): number {
+  let n = metadata.remoteAddress.length + metadata.userAgent.length + metadata.origin.length + metadata.path.length + (metadata.user?.length ?? 0);
+  for (const key in metadata.query) n += key.length + metadata.query[key]!.length + 6;
+  return n;
 }
