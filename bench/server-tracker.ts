@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { countActiveUsers } from '../src/repository.js';
 import { createTracker } from '../src/tracker.js';
 import { BENCH_TOKEN, DrainWatch, runBenchServer } from './lib/server-common.js';
-import { wallMs } from './lib/stats.js';
 
 const options = JSON.parse(process.argv[2] ?? '{}') as { touchFlushMs?: number };
 
@@ -55,8 +54,15 @@ await runBenchServer(async (server) => {
   });
   await tracker.start();
   const rows = new DrainWatch();
+  // The disconnect storm ends when the rows are gone and the sockets are
+  // too: the tracker forgets a client at its close frame (before TCP is
+  // torn down), and bare ws counts its 'close' events, at TCP close.
+  const sockets = new DrainWatch();
+  server.on('connection', (socket) => {
+    sockets.up();
+    socket.once('close', () => sockets.down());
+  });
   const batches = new BatchCounter();
-  let liveEmptyAt: number | undefined;
   // Events come after the commit: `disconnected` means the row is gone.
   tracker.on('connected', () => {
     rows.up();
@@ -69,16 +75,12 @@ await runBenchServer(async (server) => {
   return {
     handlers: {
       armDrain: () => {
-        liveEmptyAt = undefined;
-        // Poll (1 ms) for the moment the last socket closed; rows go after their commit.
-        const poll = setInterval(() => {
-          if (liveEmptyAt === undefined && tracker.connections === 0) liveEmptyAt = wallMs();
-          if (rows.held === 0) clearInterval(poll);
-        }, 1);
+        sockets.arm();
         return rows.arm();
       },
-      liveEmptyAt: () => liveEmptyAt,
-      waitDrain: () => rows.wait(),
+      rowsGoneAt: () => rows.wait(),
+      socketsGoneAt: () => sockets.wait(),
+      waitDrain: async () => Math.max(...(await Promise.all([rows.wait(), sockets.wait()]))),
       rows: () => countActiveUsers(tracker.db),
       held: () => ({ live: tracker.connections, rows: rows.held }),
       batches: () => batches.take(),

@@ -70,6 +70,11 @@ export async function runBenchServer(setup: (server: Server) => Promise<BenchSer
     ...bench.handlers,
     // Read at start: at the ceiling there is no descriptor left to read it with.
     fdLimit: () => fdLimit,
+    /** CPU time this process has used so far (user + system, µs). */
+    cpuMicros() {
+      const usage = process.cpuUsage();
+      return usage.user + usage.system;
+    },
     rss() {
       globalThis.gc?.();
       const usage = process.memoryUsage();
