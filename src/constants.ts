@@ -146,6 +146,22 @@ export const MetadataLimits = {
  * arrives in between; a lone connect after a quiet spell is still written
  * on the next tick, with no added delay.
  */
+/**
+ * Checkpoints of the SQLite WAL (copying committed pages back into the
+ * database file, then fsync) run on a worker thread every `intervalMs`
+ * (wal-checkpointer.ts). The writer's own automatic checkpoint, which
+ * would stall the event loop for the copy and the fsync, is pushed out to
+ * `fallbackPages` so that it only runs if the background one falls
+ * behind; `journalSizeLimitBytes` truncates a WAL that grew past it.
+ */
+export const WalCheckpoint = {
+  intervalMs: 500,
+  fallbackPages: 10_000,
+  journalSizeLimitBytes: 64 * 1024 * 1024,
+  /** How long closing the database waits for the checkpointer to let go of the file. */
+  stopWaitMs: 2000,
+} as const;
+
 export const WriteBatching = {
   minIntervalMs: 5,
 } as const;

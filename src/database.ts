@@ -1,15 +1,17 @@
 /**
  * Opening the database. SQLite is the zero-setup default: the file's folder
- * is created, the pragmas are set explicitly on every open, and prepared
+ * is created, the pragmas are set explicitly on every open, prepared
  * statements are cached so that Kysely's per-query `prepare` costs nothing
- * on the hot paths.
+ * on the hot paths, and WAL checkpoints run on a worker thread.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
 import type { DB } from '../db/types.js';
+import { WalCheckpoint } from './constants.js';
 import type { QueryLog } from './query-log.js';
+import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.js';
 
 export type Database = Kysely<DB>;
 
@@ -34,7 +36,15 @@ export interface SqliteOptions {
 /** Open (creating if needed) an SQLite database wrapped in Kysely. */
 export function openSqlite(options: SqliteOptions): Database {
   const native = openNativeSqlite(options.path);
-  const dialect = new SqliteDialect({ database: cachingDatabase(native) });
+  let checkpointer: WalCheckpointer | undefined;
+  if (options.path !== ':memory:') {
+    // Checkpoints run on a worker (wal-checkpointer.ts); the writer's own
+    // only if that one falls far behind.
+    native.pragma(`wal_autocheckpoint = ${WalCheckpoint.fallbackPages}`);
+    native.pragma(`journal_size_limit = ${WalCheckpoint.journalSizeLimitBytes}`);
+    checkpointer = startWalCheckpointer(options.path);
+  }
+  const dialect = new SqliteDialect({ database: cachingDatabase(native, checkpointer) });
   return new Kysely<DB>(options.log ? { dialect, log: options.log } : { dialect });
 }
 
@@ -54,7 +64,7 @@ export function openNativeSqlite(path: string): SQLite.Database {
  * wrapper turns repeated SQL texts into cache hits; compiling a statement
  * costs far more than running it.
  */
-function cachingDatabase(native: SQLite.Database): SqliteDatabase {
+function cachingDatabase(native: SQLite.Database, checkpointer: WalCheckpointer | undefined): SqliteDatabase {
   const cache = new Map<string, SqliteStatement>();
   return {
     prepare(sql: string): SqliteStatement {
@@ -69,6 +79,9 @@ function cachingDatabase(native: SQLite.Database): SqliteDatabase {
     },
     close(): void {
       cache.clear();
+      // The checkpointer lets go first, so this close is the last one: it
+      // checkpoints what is left and removes the WAL.
+      checkpointer?.stop();
       native.close();
     },
   };

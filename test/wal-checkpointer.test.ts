@@ -1,0 +1,74 @@
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { WalCheckpoint } from '../src/constants.js';
+import { openSqlite } from '../src/database.js';
+import { migrateToLatest } from '../src/migrations.js';
+import { createUsers, withTransaction } from '../src/repository.js';
+import type { User } from '../src/types.js';
+import { uuidV7 } from '../src/uuid-v7.js';
+import { tempDir } from './helpers/tracker.js';
+import { waitFor } from './helpers/ws-client.js';
+
+const wal = suite('WAL checkpoints on a worker thread');
+
+function users(n: number): User[] {
+  const at = new Date().toISOString();
+  return Array.from({ length: n }, () => ({
+    id: uuidV7(),
+    sessionId: uuidV7(),
+    connectedAt: at,
+    lastActiveAt: at,
+    metadata: { remoteAddress: '127.0.0.1', userAgent: 'x'.repeat(300), origin: '', path: '/ws', query: {} },
+  }));
+}
+
+wal('committed pages reach the database file without the writer checkpointing, and close removes the WAL', async () => {
+  const dir = tempDir('roster-wal-');
+  const path = join(dir, 'w.db');
+  const db = openSqlite({ path });
+  try {
+    const { error } = await migrateToLatest(db);
+    if (error) throw error;
+    const before = statSync(path).size;
+    // ~1,000 pages of WAL: below the writer's own (fallback) threshold.
+    for (let i = 0; i < 40; i++) await withTransaction(db, (trx) => createUsers(trx, users(100)));
+    const walPages = statSync(`${path}-wal`).size / 4096;
+    assert.ok(walPages < WalCheckpoint.fallbackPages, `the writer would not checkpoint by itself (${walPages} pages)`);
+    // The background checkpoint copies the rows into the main file.
+    await waitFor(() => statSync(path).size > before + 1_000_000, 5000, 'background checkpoint');
+    const reader = new SQLite(path, { readonly: true });
+    try {
+      assert.is((reader.prepare('select count(*) as n from users').get() as { n: number }).n, 4000);
+    } finally {
+      reader.close();
+    }
+  } finally {
+    await db.destroy();
+  }
+  // The checkpointer let go before the writer closed, so the writer's close was the last: no WAL left behind.
+  assert.not.ok(existsSync(`${path}-wal`), 'WAL removed on close');
+  const check = new SQLite(path, { readonly: true });
+  try {
+    assert.is(check.pragma('integrity_check', { simple: true }), 'ok');
+    assert.is((check.prepare('select count(*) as n from users').get() as { n: number }).n, 4000);
+  } finally {
+    check.close();
+  }
+});
+
+wal('an in-memory database gets no checkpointer and still works', async () => {
+  const db = openSqlite({ path: ':memory:' });
+  try {
+    const { error } = await migrateToLatest(db);
+    if (error) throw error;
+    await withTransaction(db, (trx) => createUsers(trx, users(10)));
+    assert.is(Number((await db.selectFrom('users').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n), 10);
+  } finally {
+    await db.destroy();
+  }
+});
+
+wal.run();
