@@ -12,11 +12,14 @@
  *      same snapshot;
  *   3. send the snapshot, then each buffered change whose xid is NOT
  *      visible in that snapshot (the visible ones are already in it), and
- *      add the admin to the audience in the same synchronous step.
+ *      add the admin to the audience in the same synchronous step;
+ *   4. keep filtering through the snapshot after that, until the first
+ *      change it does not hold: a change committed before the snapshot
+ *      can still reach the listener after step 3 (snapshot-filters.ts).
  * A change delivered before step 1 committed before it, hence before the
- * snapshot, so it is in the snapshot; one delivered after step 1 is
- * buffered and sent exactly when the snapshot lacks it. So nothing is
- * missed and nothing is doubled, whichever node wrote it.
+ * snapshot, so it is in the snapshot; one delivered after step 1 is sent
+ * exactly when the snapshot lacks it. So nothing is missed and nothing is
+ * doubled, whichever node wrote it.
  *
  * When the listener connection is lost, changes are missed until it is
  * back; then every admin gets a fresh snapshot by the same procedure
@@ -32,6 +35,7 @@ import { NodeRegistry } from './node-registry.js';
 import { PgListener, PgSnapshot, publishChange, publishKick, type RemoteChange } from './pg-events.js';
 import type { CommittedChange, RowStore } from './record-writer.js';
 import { getUserBySessionId, listActiveUsersJson, listSessionIdsOfNode, type UserJsonRow } from './repository.js';
+import { SnapshotFilters } from './snapshot-filters.js';
 import { usersJson } from './user-json.js';
 import type { User } from './types.js';
 
@@ -66,6 +70,8 @@ export class MultiNodeHub {
   readonly #listener: PgListener;
   /** Admins waiting for their snapshot, with the changes delivered meanwhile. */
   readonly #pending = new Map<AdminSession, RemoteChange[]>();
+  /** Admins whose snapshot may still be ahead of the listener (snapshot-filters.ts). */
+  readonly #filters = new SnapshotFilters<AdminSession>();
   /** Admins that arrived while the listener was down. */
   readonly #waiting = new Set<AdminSession>();
   /** While every admin is being resynchronised: the changes held back. */
@@ -155,9 +161,15 @@ export class MultiNodeHub {
         }
         const { admins } = this.#options;
         admins.send(admin, this.#snapshotMessage(rows));
+        let caughtUp = false;
         for (const change of buffered) {
-          if (!snapshot.visible(change.xid)) for (const message of toMessages(change)) admins.send(admin, JSON.stringify(message));
+          if (snapshot.visible(change.xid)) continue;
+          caughtUp = true; // commit order: every later change is past the snapshot too
+          for (const message of toMessages(change)) admins.send(admin, JSON.stringify(message));
         }
+        // Changes inside the snapshot may still be on their way to the listener.
+        if (!caughtUp) this.#filters.set(admin, snapshot);
+        admin.socket.once('close', () => this.#filters.delete(admin));
         admins.join(admin);
       },
       (error) => {
@@ -174,7 +186,8 @@ export class MultiNodeHub {
       this.#held.push(change);
       return;
     }
-    for (const message of toMessages(change)) this.#options.admins.broadcast(message);
+    const skip = this.#filters.size > 0 ? this.#filters.skipFor(change.xid) : undefined;
+    for (const message of toMessages(change)) this.#options.admins.broadcast(message, skip);
   }
 
   #onListening(reconnected: boolean): void {
@@ -198,10 +211,15 @@ export class MultiNodeHub {
         // this hub, so authenticated and not pending or waiting means joined).
         const message = this.#snapshotMessage(rows);
         for (const admin of admins.sockets()) {
-          if (admin.authenticated && !this.#pending.has(admin) && !this.#waiting.has(admin)) admins.send(admin, message);
+          if (admin.authenticated && !this.#pending.has(admin) && !this.#waiting.has(admin)) {
+            admins.send(admin, message);
+            this.#filters.set(admin, snapshot);
+          }
         }
+        // Through the filters: what the snapshot holds is skipped, now or when it arrives late.
         for (const change of held) {
-          if (!snapshot.visible(change.xid)) for (const message of toMessages(change)) admins.broadcast(message);
+          const skip = this.#filters.skipFor(change.xid);
+          for (const message of toMessages(change)) admins.broadcast(message, skip);
         }
         this.#options.logger.info({ admins: admins.audienceSize, users: rows.length }, 'event listener back; admins resynchronised');
       },

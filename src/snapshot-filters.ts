@@ -1,0 +1,46 @@
+/**
+ * Late notifications after a multi-node snapshot. A change committed
+ * before an admin's snapshot is already in it, but its NOTIFY can reach
+ * this node's listener after the snapshot was read and sent (the listener
+ * is one connection among others and may lag). Sent then, it would repeat
+ * a `connected` the snapshot holds, or announce a `disconnected` for a
+ * row the snapshot never had.
+ *
+ * So each admin keeps its snapshot as a filter: changes it shows as
+ * visible are skipped for that admin. Notifications arrive in commit
+ * order, and everything visible in a snapshot committed before anything
+ * that is not, so the first change the snapshot does not hold ends the
+ * filter for good.
+ */
+export interface Visibility {
+  visible(xid: bigint): boolean;
+}
+
+export class SnapshotFilters<Key> {
+  readonly #filters = new Map<Key, Visibility>();
+
+  get size(): number {
+    return this.#filters.size;
+  }
+
+  set(key: Key, snapshot: Visibility): void {
+    this.#filters.set(key, snapshot);
+  }
+
+  delete(key: Key): void {
+    this.#filters.delete(key);
+  }
+
+  /**
+   * The keys that must not receive change `xid` (their snapshot holds it).
+   * Keys whose snapshot does not hold it are released from filtering.
+   */
+  skipFor(xid: bigint): Set<Key> {
+    const skip = new Set<Key>();
+    for (const [key, snapshot] of this.#filters) {
+      if (snapshot.visible(xid)) skip.add(key);
+      else this.#filters.delete(key);
+    }
+    return skip;
+  }
+}
