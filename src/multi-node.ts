@@ -161,15 +161,13 @@ export class MultiNodeHub {
         }
         const { admins } = this.#options;
         admins.send(admin, this.#snapshotMessage(rows));
-        let caughtUp = false;
-        for (const change of buffered) {
-          if (snapshot.visible(change.xid)) continue;
-          caughtUp = true; // commit order: every later change is past the snapshot too
-          for (const message of toMessages(change)) admins.send(admin, JSON.stringify(message));
-        }
-        // Changes inside the snapshot may still be on their way to the listener.
-        if (!caughtUp) this.#filters.set(admin, snapshot);
+        // The snapshot filters the buffered changes now, and those still on
+        // their way to the listener later.
+        this.#filters.set(admin, snapshot);
         admin.socket.once('close', () => this.#filters.delete(admin));
+        for (const change of buffered) {
+          if (this.#filters.admits(admin, change.xid)) for (const message of toMessages(change)) admins.send(admin, JSON.stringify(message));
+        }
         admins.join(admin);
       },
       (error) => {

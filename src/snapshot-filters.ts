@@ -32,15 +32,21 @@ export class SnapshotFilters<Key> {
   }
 
   /**
-   * The keys that must not receive change `xid` (their snapshot holds it).
-   * Keys whose snapshot does not hold it are released from filtering.
+   * Whether `key` should receive change `xid`: not while its snapshot
+   * holds it; the first change it does not hold releases the filter.
    */
+  admits(key: Key, xid: bigint): boolean {
+    const snapshot = this.#filters.get(key);
+    if (snapshot === undefined) return true;
+    if (snapshot.visible(xid)) return false;
+    this.#filters.delete(key);
+    return true;
+  }
+
+  /** The keys that must not receive change `xid`; see `admits`. */
   skipFor(xid: bigint): Set<Key> {
     const skip = new Set<Key>();
-    for (const [key, snapshot] of this.#filters) {
-      if (snapshot.visible(xid)) skip.add(key);
-      else this.#filters.delete(key);
-    }
+    for (const key of [...this.#filters.keys()]) if (!this.admits(key, xid)) skip.add(key);
     return skip;
   }
 }

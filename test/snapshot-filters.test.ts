@@ -30,6 +30,18 @@ filters('the first change the snapshot lacks ends the filter (commit order)', ()
   assert.is(f.size, 0);
 });
 
+filters('admits answers for one key and leaves the others filtered', () => {
+  const f = new SnapshotFilters<string>();
+  f.set('new-admin', snapshot);
+  f.set('other', new PgSnapshot('100:100:'));
+  // Buffered while the new admin's snapshot was read: 102 is in it, 103 was in progress.
+  assert.not.ok(f.admits('new-admin', 102n));
+  assert.ok(f.admits('new-admin', 103n));
+  assert.ok(f.admits('new-admin', 104n), 'released after the first change the snapshot lacks');
+  assert.equal([...f.skipFor(99n)], ['other'], 'the other key is untouched');
+  assert.ok(f.admits('never-filtered', 1n));
+});
+
 filters('deleted keys are no longer filtered', () => {
   const f = new SnapshotFilters<string>();
   f.set('gone', snapshot);
