@@ -25,13 +25,12 @@ const TOUCH_CHUNK_ROWS = 128;
 export function toUser(row: Selectable<Users>): User {
   // SQLite returns text; PostgreSQL may hand back parsed jsonb.
   const metadata = row.metadata as unknown;
-  return {
-    id: row.id,
-    sessionId: row.session_id,
-    connectedAt: isoText(row.connected_at),
-    lastActiveAt: isoText(row.last_active_at),
-    metadata: (typeof metadata === 'string' ? JSON.parse(metadata) : metadata) as UserMetadata,
-  };
+  return { ...userFields(row), metadata: (typeof metadata === 'string' ? JSON.parse(metadata) : metadata) as UserMetadata };
+}
+
+/** Everything of a User but its metadata, from a row of either dialect. */
+function userFields(row: Selectable<Users>) {
+  return { id: row.id, sessionId: row.session_id, connectedAt: isoText(row.connected_at), lastActiveAt: isoText(row.last_active_at) };
 }
 
 /** `nodeId` names the tracker node that owns the row ('' when there is only one). */
@@ -159,14 +158,8 @@ export async function listActiveUsersJson(db: Db, options: ListOptions = {}): Pr
   const rows = await activeUsersQuery(db, options).execute();
   return rows.map((row) => {
     const metadata = row.metadata as unknown;
-    return {
-      id: row.id,
-      sessionId: row.session_id,
-      connectedAt: isoText(row.connected_at),
-      lastActiveAt: isoText(row.last_active_at),
-      // SQLite returns the text toRow wrote; PostgreSQL hands back parsed jsonb.
-      metadataJson: typeof metadata === 'string' ? metadata : JSON.stringify(metadata),
-    };
+    // SQLite returns the text toRow wrote; PostgreSQL hands back parsed jsonb.
+    return { ...userFields(row), metadataJson: typeof metadata === 'string' ? metadata : JSON.stringify(metadata) };
   });
 }
 
