@@ -27,10 +27,6 @@ export class CommittedView {
   /** By session id, in commit order. */
   readonly #rows = new Map<string, CommittedRow>();
 
-  get size(): number {
-    return this.#rows.size;
-  }
-
   apply(change: CommittedChange): void {
     for (const user of change.connected) this.#rows.set(user.sessionId, { user, lastActiveAt: user.lastActiveAt });
     for (const touch of change.activity) {
@@ -38,11 +34,6 @@ export class CommittedView {
       if (row !== undefined) row.lastActiveAt = touch.lastActiveAt;
     }
     for (const sessionId of change.disconnected) this.#rows.delete(sessionId);
-  }
-
-  /** Forget every row (the table was emptied). */
-  clear(): void {
-    this.#rows.clear();
   }
 
   /**
