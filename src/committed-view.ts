@@ -1,6 +1,8 @@
 /**
- * What a single node's `users` table holds, kept in memory: the rows this
- * tracker has committed, with their committed `last_active_at`. On SQLite
+ * What a `users` table holds, kept in memory: the committed rows, with
+ * their committed `last_active_at`. On one node these are the rows this
+ * tracker committed; with several, cluster-view.ts feeds it every node's
+ * changes. On SQLite
  * the tracker is the table's only writer (it clears the rows of earlier
  * runs at start), so this view equals the table; an admin's snapshot is
  * then read here instead of querying and materialising every row: at
@@ -21,6 +23,8 @@ export interface SnapshotUser extends User {
 interface CommittedRow {
   readonly user: User;
   lastActiveAt: string;
+  /** The message count its latest activity reported (for a session another node holds). */
+  messages: number | undefined;
 }
 
 export class CommittedView {
@@ -28,10 +32,12 @@ export class CommittedView {
   readonly #rows = new Map<string, CommittedRow>();
 
   apply(change: CommittedChange): void {
-    for (const user of change.connected) this.#rows.set(user.sessionId, { user, lastActiveAt: user.lastActiveAt });
+    for (const user of change.connected) this.#rows.set(user.sessionId, { user, lastActiveAt: user.lastActiveAt, messages: undefined });
     for (const touch of change.activity) {
       const row = this.#rows.get(touch.sessionId);
-      if (row !== undefined) row.lastActiveAt = touch.lastActiveAt;
+      if (row === undefined) continue;
+      row.lastActiveAt = touch.lastActiveAt;
+      if (touch.messages !== undefined) row.messages = touch.messages;
     }
     for (const sessionId of change.disconnected) this.#rows.delete(sessionId);
   }
@@ -39,7 +45,8 @@ export class CommittedView {
   /**
    * The rows in the table's snapshot order, newest connection first
    * (connected_at, then session id, descending), as fresh objects ready
-   * for JSON.stringify. `messages` adds each live session's message count.
+   * for JSON.stringify. `messages` gives a session's live message count
+   * when it is held here; otherwise its latest activity's count is used.
    */
   users(messages: (sessionId: string) => number | undefined): SnapshotUser[] {
     const rows = [...this.#rows.values()].reverse();
@@ -49,9 +56,9 @@ export class CommittedView {
     insertionSort(rows, newestFirst);
     const users = new Array<SnapshotUser>(rows.length);
     for (let i = 0; i < rows.length; i++) {
-      const { user, lastActiveAt } = rows[i]!;
+      const { user, lastActiveAt, messages: reported } = rows[i]!;
       // Key order as in User; an undefined count is left out by JSON.stringify.
-      users[i] = { id: user.id, sessionId: user.sessionId, connectedAt: user.connectedAt, lastActiveAt, metadata: user.metadata, messages: messages(user.sessionId) };
+      users[i] = { id: user.id, sessionId: user.sessionId, connectedAt: user.connectedAt, lastActiveAt, metadata: user.metadata, messages: messages(user.sessionId) ?? reported };
     }
     return users;
   }

@@ -3,40 +3,37 @@
  * (heartbeat, reaping, restart cleanup), its event listener, and the admin
  * stream fed from the database instead of from local commits.
  *
- * Ordering for a new admin, across nodes. Every write NOTIFYs inside its
- * own transaction, tagged with its xid, so notifications arrive after
- * commit and in commit order (pg-events.ts). To subscribe an admin we:
- *   1. start buffering, for this admin, every change the listener delivers;
- *   2. read the snapshot in a REPEATABLE READ transaction whose first
- *      statement is `pg_current_snapshot()`, then the users, both as of the
- *      same snapshot;
- *   3. send the snapshot, then each buffered change whose xid is NOT
- *      visible in that snapshot (the visible ones are already in it), and
- *      add the admin to the audience in the same synchronous step;
- *   4. keep filtering through the snapshot after that, until the first
- *      change it does not hold: a change committed before the snapshot
- *      can still reach the listener after step 3 (snapshot-filters.ts).
- * A change delivered before step 1 committed before it, hence before the
- * snapshot, so it is in the snapshot; one delivered after step 1 is sent
- * exactly when the snapshot lacks it. So nothing is missed and nothing is
- * doubled, whichever node wrote it.
+ * Every node keeps the whole cluster's rows in memory (cluster-view.ts),
+ * loaded after each LISTEN and then kept current by the change
+ * notifications, which every write sends inside its own transaction and
+ * which arrive in commit order (pg-events.ts). A change is applied to the
+ * view and broadcast to the admins in one synchronous step, and a new
+ * admin is sent the view and joins the audience in another, so every
+ * change is either in its snapshot or an event after it: never both,
+ * never neither, whichever node wrote it.
  *
- * When the listener connection is lost, changes are missed until it is
- * back; then every admin gets a fresh snapshot by the same procedure
- * (buffer, snapshot, send the invisible rest), all admins at once.
+ * The view trails the table by the notifications still on their way, so
+ * a new admin is served only once a barrier it sends has come back
+ * through the listener: its snapshot then holds every change committed
+ * before it subscribed, on any node (one small round trip, no read of
+ * the table).
+ *
+ * While the view loads (at start, and after the listener reconnects)
+ * new admins wait. After a listener outage, changes were missed: every
+ * admin then gets a fresh snapshot from the reloaded view.
  */
 import { sql } from 'kysely';
 import type pg from 'pg';
 import type { AdminChannel, AdminSession } from './admin-channel.js';
-import { CloseCode, CloseReason } from './constants.js';
+import { ClusterView } from './cluster-view.js';
+import { CloseCode, CloseReason, RetryBackoff } from './constants.js';
 import type { Database } from './database.js';
 import type { Logger } from './logger.js';
 import { NodeRegistry } from './node-registry.js';
-import { PgListener, PgSnapshot, publishChange, publishKick, type RemoteChange } from './pg-events.js';
+import { randomUUID } from 'node:crypto';
+import { PgListener, PgSnapshot, publishBarrier, publishChange, publishKick, type RemoteChange } from './pg-events.js';
 import type { CommittedChange, RowStore } from './record-writer.js';
-import { getUserBySessionId, listActiveUsersJson, listSessionIdsOfNode, type UserJsonRow } from './repository.js';
-import { SnapshotFilters } from './snapshot-filters.js';
-import { usersJson } from './user-json.js';
+import { getUserBySessionId, listActiveUsers, listSessionIdsOfNode } from './repository.js';
 import type { User } from './types.js';
 
 export interface MultiNodeOptions {
@@ -59,25 +56,20 @@ export interface MultiNodeOptions {
 /** Session ids are UUIDs; anything much longer is not one and is not relayed. */
 const MAX_SESSION_ID_LENGTH = 128;
 
-interface Snapshot {
-  snapshot: PgSnapshot;
-  rows: UserJsonRow[];
-}
-
 export class MultiNodeHub {
   readonly #options: MultiNodeOptions;
   readonly #registry: NodeRegistry;
   readonly #listener: PgListener;
-  /** Admins waiting for their snapshot, with the changes delivered meanwhile. */
-  readonly #pending = new Map<AdminSession, RemoteChange[]>();
-  /** Admins whose snapshot may still be ahead of the listener (snapshot-filters.ts). */
-  readonly #filters = new SnapshotFilters<AdminSession>();
-  /** Admins that arrived while the listener was down. */
+  /** Every node's rows, for admin snapshots. */
+  readonly #view = new ClusterView();
+  /** Admins waiting for the view (listener down, or the view loading). */
   readonly #waiting = new Set<AdminSession>();
-  /** While every admin is being resynchronised: the changes held back. */
-  #held: RemoteChange[] | undefined;
-  /** Bumped at every (re)LISTEN; a subscription begun under an older one is redone. */
+  /** Admins waiting for their barrier to come back, by its token. */
+  readonly #barriers = new Map<string, AdminSession>();
+  /** Bumped at every (re)LISTEN; a load begun under an older one is dropped. */
   #generation = 0;
+  #loadRetry: NodeJS.Timeout | undefined;
+  #loadRetryDelay: number = RetryBackoff.initialMs;
   #stopped = false;
 
   constructor(options: MultiNodeOptions) {
@@ -102,6 +94,7 @@ export class MultiNodeHub {
       onListening: (reconnected) => this.#onListening(reconnected),
       onLost: () => {},
       onKick: (sessionId) => void options.kickLocal(sessionId),
+      onBarrier: (token) => this.#onBarrier(token),
     });
   }
 
@@ -126,6 +119,7 @@ export class MultiNodeHub {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    clearTimeout(this.#loadRetry);
     await this.#registry.stop();
     await this.#listener.stop();
   }
@@ -141,95 +135,95 @@ export class MultiNodeHub {
     return true;
   }
 
-  /** Snapshot then live changes for one admin; see the file comment. */
+  /** Snapshot then live changes for one admin, once its barrier is back; see the file comment. */
   subscribe(admin: AdminSession): void {
-    if (this.#stopped) return;
-    if (!this.#listener.listening) {
+    if (this.#stopped || admin.socket.readyState !== admin.socket.OPEN) return;
+    if (!this.#listener.listening || !this.#view.ready) {
       this.#waiting.add(admin);
       return;
     }
-    const generation = this.#generation;
-    this.#pending.set(admin, []);
-    this.#readSnapshot().then(
-      ({ snapshot, rows }) => {
-        const buffered = this.#pending.get(admin) ?? [];
-        this.#pending.delete(admin);
-        if (admin.socket.readyState !== admin.socket.OPEN) return;
-        if (generation !== this.#generation || !this.#listener.listening) {
-          this.subscribe(admin); // the listener restarted meanwhile: changes may be missing
-          return;
-        }
-        const { admins } = this.#options;
-        admins.send(admin, this.#snapshotMessage(rows));
-        // The snapshot filters the buffered changes now, and those still on
-        // their way to the listener later.
-        this.#filters.set(admin, snapshot);
-        admin.socket.once('close', () => this.#filters.delete(admin));
-        for (const change of buffered) {
-          if (this.#filters.admits(admin, change.xid)) for (const message of toMessages(change)) admins.send(admin, JSON.stringify(message));
-        }
-        admins.join(admin);
-      },
-      (error) => {
-        this.#pending.delete(admin);
-        this.#options.logger.error({ err: error }, 'admin snapshot failed');
-        admin.socket.close(CloseCode.INTERNAL_ERROR, CloseReason.SNAPSHOT_FAILED);
-      },
-    );
+    const token = randomUUID();
+    this.#barriers.set(token, admin);
+    publishBarrier(this.#options.db, token).catch((error) => {
+      // Nothing will come back: serve what the view holds rather than nothing.
+      if (!this.#barriers.delete(token)) return;
+      this.#options.logger.warn({ err: error }, 'admin snapshot barrier failed; serving the view as it is');
+      this.#serve(admin);
+    });
+  }
+
+  #onBarrier(token: string): void {
+    const admin = this.#barriers.get(token);
+    if (admin === undefined) return; // another node's, or one given up on
+    this.#barriers.delete(token);
+    this.#serve(admin);
+  }
+
+  /** Send the view and join the audience, in one step; or wait for the view. */
+  #serve(admin: AdminSession): void {
+    if (this.#stopped || admin.socket.readyState !== admin.socket.OPEN) return;
+    if (!this.#listener.listening || !this.#view.ready) {
+      this.#waiting.add(admin);
+      return;
+    }
+    this.#options.admins.send(admin, this.#snapshotMessage());
+    this.#options.admins.join(admin);
   }
 
   #onChange(change: RemoteChange): void {
-    for (const buffer of this.#pending.values()) buffer.push(change);
-    if (this.#held !== undefined) {
-      this.#held.push(change);
-      return;
-    }
-    const skip = this.#filters.size > 0 ? this.#filters.skipFor(change.xid) : undefined;
-    for (const message of toMessages(change)) this.#options.admins.broadcast(message, skip);
+    if (!this.#view.apply(change)) return;
+    for (const message of toMessages(change)) this.#options.admins.broadcast(message);
   }
 
   #onListening(reconnected: boolean): void {
     this.#generation++;
-    const waiting = [...this.#waiting];
-    this.#waiting.clear();
-    for (const admin of waiting) if (admin.socket.readyState === admin.socket.OPEN) this.subscribe(admin);
-    if (reconnected) this.#resyncAdmins();
+    // Barriers sent on the old connection may never arrive: wait for the view instead.
+    for (const admin of this.#barriers.values()) this.#waiting.add(admin);
+    this.#barriers.clear();
+    clearTimeout(this.#loadRetry);
+    this.#loadView(reconnected);
   }
 
-  /** After a listener outage: one fresh snapshot for the whole audience. */
-  #resyncAdmins(): void {
-    if (this.#held !== undefined) return; // one is under way; it started after this LISTEN
-    this.#held = [];
-    this.#readSnapshot().then(
-      ({ snapshot, rows }) => {
-        const held = this.#held ?? [];
-        this.#held = undefined;
-        const { admins } = this.#options;
-        // The audience: every subscribed admin (all subscriptions go through
-        // this hub, so authenticated and not pending or waiting means joined).
-        const message = this.#snapshotMessage(rows);
-        for (const admin of admins.sockets()) {
-          if (admin.authenticated && !this.#pending.has(admin) && !this.#waiting.has(admin)) {
-            admins.send(admin, message);
-            this.#filters.set(admin, snapshot);
-          }
+  /**
+   * Load the view for the current LISTEN. After a reconnect the joined
+   * admins missed changes: they get a fresh snapshot too. A failed load
+   * closes the admins it would have served and is retried with backoff.
+   */
+  #loadView(resnapshotAudience: boolean): void {
+    const generation = this.#generation;
+    this.#view.beginLoad();
+    this.#readRows().then(
+      ({ snapshot, users }) => {
+        if (generation !== this.#generation || this.#stopped) return; // a newer LISTEN loads its own
+        this.#view.finishLoad(snapshot, users);
+        this.#loadRetryDelay = RetryBackoff.initialMs;
+        const { admins, logger } = this.#options;
+        if (resnapshotAudience) {
+          const message = this.#snapshotMessage();
+          // The audience: every authenticated admin not waiting for its first snapshot.
+          for (const admin of admins.sockets()) if (admin.authenticated && !this.#waiting.has(admin)) admins.send(admin, message);
+          logger.info({ admins: admins.audienceSize, users: users.length }, 'event listener back; admins resynchronised');
         }
-        // Through the filters: what the snapshot holds is skipped, now or when it arrives late.
-        for (const change of held) {
-          const skip = this.#filters.skipFor(change.xid);
-          for (const message of toMessages(change)) admins.broadcast(message, skip);
-        }
-        this.#options.logger.info({ admins: admins.audienceSize, users: rows.length }, 'event listener back; admins resynchronised');
+        const waiting = [...this.#waiting];
+        this.#waiting.clear();
+        for (const admin of waiting) this.subscribe(admin);
       },
       (error) => {
-        this.#held = undefined;
-        this.#options.logger.error({ err: error }, 'admin resynchronisation failed; closing admin streams');
-        for (const admin of this.#options.admins.sockets()) admin.socket.close(CloseCode.INTERNAL_ERROR, CloseReason.SNAPSHOT_FAILED);
+        if (generation !== this.#generation || this.#stopped) return;
+        this.#view.abandonLoad();
+        const { admins, logger } = this.#options;
+        logger.error({ err: error }, 'reading the cluster\'s rows failed; closing admin streams and retrying');
+        this.#waiting.clear();
+        for (const admin of admins.sockets()) if (admin.authenticated) admin.socket.close(CloseCode.INTERNAL_ERROR, CloseReason.SNAPSHOT_FAILED);
+        this.#loadRetry = setTimeout(() => this.#loadView(false), this.#loadRetryDelay);
+        this.#loadRetry.unref();
+        this.#loadRetryDelay = Math.min(this.#loadRetryDelay * 2, RetryBackoff.maxMs);
       },
     );
   }
 
-  #readSnapshot(): Promise<Snapshot> {
+  /** Every row, oldest connection first, and the snapshot they were read at. */
+  #readRows(): Promise<{ snapshot: PgSnapshot; users: User[] }> {
     return this.#options.db
       .transaction()
       .setIsolationLevel('repeatable read')
@@ -237,14 +231,14 @@ export class MultiNodeHub {
       .execute(async (trx) => {
         // First statement: it fixes the transaction's snapshot, and reports it.
         const { rows } = await sql<{ snap: string }>`select pg_current_snapshot()::text as snap`.execute(trx);
-        const users = await listActiveUsersJson(trx);
-        return { snapshot: new PgSnapshot(rows[0]!.snap), rows: users };
+        const users = (await listActiveUsers(trx)).reverse();
+        return { snapshot: new PgSnapshot(rows[0]!.snap), users };
       });
   }
 
   /** The snapshot message, with live message counts for this node's connections. */
-  #snapshotMessage(rows: readonly UserJsonRow[]): string {
-    return `{"type":"snapshot","users":${usersJson(rows, (sessionId) => this.#options.messages(sessionId))}}`;
+  #snapshotMessage(): string {
+    return JSON.stringify({ type: 'snapshot', users: this.#view.users(this.#options.messages) });
   }
 }
 

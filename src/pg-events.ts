@@ -85,8 +85,9 @@ export async function publishChange(trx: Database, change: CommittedChange, node
     from unnest(${chunks}::text[]) with ordinality as p(payload, i)`.execute(trx);
 }
 
-/** Kick requests share the channel; no xid-tagged payload starts with a letter. */
+/** Kick requests and barriers share the channel; no xid-tagged payload starts with a letter. */
 const KICK_PREFIX = 'k:';
+const BARRIER_PREFIX = 'b:';
 
 /**
  * Ask every node to kick `sessionId`; the one holding it closes it with
@@ -94,6 +95,15 @@ const KICK_PREFIX = 'k:';
  */
 export async function publishKick(db: Database, sessionId: string): Promise<void> {
   await sql`select pg_notify(${MultiNode.channel}, ${KICK_PREFIX + JSON.stringify({ s: sessionId })})`.execute(db);
+}
+
+/**
+ * A barrier: a notification of its own, in its own transaction. Since
+ * notifications arrive in commit order, once a listener has it, it has
+ * every change committed before this call (see `onBarrier`).
+ */
+export async function publishBarrier(db: Database, token: string): Promise<void> {
+  await sql`select pg_notify(${MultiNode.channel}, ${BARRIER_PREFIX + token})`.execute(db);
 }
 
 export interface PgListenerOptions {
@@ -116,6 +126,8 @@ export interface PgListenerOptions {
   onLost(reason: string): void;
   /** An admin on some node asked for this session to be kicked (see `publishKick`). */
   onKick(sessionId: string): void;
+  /** A barrier arrived (any node's; see `publishBarrier`), after every change committed before it. */
+  onBarrier(token: string): void;
 }
 
 export class PgListener {
@@ -243,6 +255,10 @@ export class PgListener {
     if (payload.startsWith(KICK_PREFIX)) {
       const sessionId = (JSON.parse(payload.slice(KICK_PREFIX.length)) as { s?: unknown }).s;
       if (typeof sessionId === 'string') this.#options.onKick(sessionId);
+      return;
+    }
+    if (payload.startsWith(BARRIER_PREFIX)) {
+      this.#options.onBarrier(payload.slice(BARRIER_PREFIX.length));
       return;
     }
     const first = payload.indexOf(':');

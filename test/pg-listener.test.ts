@@ -70,6 +70,7 @@ listener('a silent (half-open) connection is detected by the probe; the listener
     onListening: (reconnected) => listening.push(reconnected),
     onLost: (reason) => lost.push(reason),
     onKick: () => {},
+    onBarrier: () => {},
   });
   try {
     await l.start();

@@ -1,0 +1,125 @@
+/**
+ * The cluster view on a real PostgreSQL (started by this file): a node
+ * serves admin snapshots from memory, and a view that cannot be loaded
+ * closes its admins and is loaded again once the database answers.
+ */
+import pg from 'pg';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CloseCode } from '../src/constants.js';
+import { startPostgres, type TestPostgres } from './helpers/postgres.js';
+import { startTracker, TOKEN, type TestTracker } from './helpers/tracker.js';
+import { connect, connectAdmin, connectClient, type TestClient } from './helpers/ws-client.js';
+
+const view = suite('multi-node cluster view');
+
+let server: TestPostgres;
+let dbCount = 0;
+
+view.before(async () => {
+  server = await startPostgres();
+});
+
+view.after(async () => {
+  await server.stop();
+});
+
+function startNode(databaseUrl: string, nodeId: string, extra: Record<string, unknown> = {}): Promise<TestTracker> {
+  return startTracker({ databaseUrl, nodeId, nodeHeartbeatMs: 200, nodeTtlMs: 10_000, ...extra });
+}
+
+/** A session holding an ACCESS EXCLUSIVE lock on `users`: every read of it waits. */
+async function lockUsers(url: string): Promise<{ release(): Promise<void> }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query('begin');
+  await client.query('lock table users in access exclusive mode');
+  return {
+    async release() {
+      await client.query('rollback');
+      await client.end();
+    },
+  };
+}
+
+view('a new admin\'s snapshot is served from memory: it does not wait for a locked table', async () => {
+  const url = await server.createDatabase(`view_${++dbCount}`);
+  const a = await startNode(url, 'mem-a');
+  const b = await startNode(url, 'mem-b');
+  const clients: TestClient[] = [];
+  let lock: { release(): Promise<void> } | undefined;
+  try {
+    const onA = await connectClient(a.wsUrl('/ws?user=alice'));
+    const onB = await connectClient(b.wsUrl('/ws?user=bob'));
+    clients.push(onA, onB);
+    // A's view has taken B's connect once an admin there can see it.
+    const first = await connectAdmin(a.wsUrl('/admin/stream'), TOKEN);
+    clients.push(first);
+    if (!first.snapshot.some((u) => u.sessionId === onB.sessionId)) {
+      await first.next((m) => m.type === 'connected' && m.user.sessionId === onB.sessionId);
+    }
+    lock = await lockUsers(url);
+    const started = Date.now();
+    const second = await connectAdmin(a.wsUrl('/admin/stream'), TOKEN);
+    clients.push(second);
+    assert.equal(second.snapshot.map((u) => u.sessionId).sort(), [onA.sessionId, onB.sessionId].sort(), 'both nodes\' clients');
+    assert.is(second.snapshot.find((u) => u.sessionId === onB.sessionId).metadata.user, 'bob');
+    // The lock is held until released below: a snapshot read from the table could not have come back.
+    assert.ok(Date.now() - started < 4000, 'answered while the table was locked');
+  } finally {
+    await lock?.release();
+    for (const c of clients) await c.close();
+    await a.close();
+    await b.close();
+  }
+});
+
+view('a view that cannot be loaded closes its admins with 1011; it loads once the table answers', async () => {
+  const url = await server.createDatabase(`view_${++dbCount}`);
+  // Reads of a locked table fail after 300 ms instead of waiting.
+  const a = await startNode(url, 'load-a', { dbStatementTimeoutMs: 300 });
+  const clients: TestClient[] = [];
+  let lock: { release(): Promise<void> } | undefined;
+  try {
+    const client = await connectClient(a.wsUrl('/ws?user=kept'));
+    clients.push(client);
+    const admin = await connectAdmin(a.wsUrl('/admin/stream'), TOKEN);
+    clients.push(admin);
+    lock = await lockUsers(url);
+    // The listener reconnects, and its reload of the view times out on the lock.
+    const dbName = new URL(url).pathname.slice(1);
+    const killed = await server.query(
+      `select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'roster-listener:load-a' and datname = $1`,
+      [dbName],
+    );
+    assert.is(killed.rowCount, 1);
+    const closed = await Promise.race([admin.closed, new Promise<undefined>((r) => setTimeout(() => r(undefined), 10_000))]);
+    assert.ok(closed, 'the admin was closed');
+    assert.is(closed!.code, CloseCode.INTERNAL_ERROR);
+    // Meanwhile a new admin waits (no snapshot yet), and is closed at the next failed attempt.
+    const waiting = connect(a.wsUrl('/admin/stream'), { headers: { authorization: `Bearer ${TOKEN}` } });
+    clients.push(waiting);
+    const waited = await Promise.race([waiting.closed, new Promise<undefined>((r) => setTimeout(() => r(undefined), 10_000))]);
+    assert.is(waited?.code, CloseCode.INTERNAL_ERROR, 'closed by the retry that failed');
+    assert.not.ok(waiting.inbox.some((m) => m.type === 'snapshot'), 'no snapshot while the view is not loaded');
+    await lock.release();
+    lock = undefined;
+    // The next retry loads the view: a new admin gets the client that stayed connected all along.
+    const deadline = Date.now() + 15_000;
+    let snapshot: any[] | undefined;
+    while (snapshot === undefined && Date.now() < deadline) {
+      const next = connect(a.wsUrl('/admin/stream'), { headers: { authorization: `Bearer ${TOKEN}` } });
+      clients.push(next);
+      const first = await Promise.race([next.next((m) => m.type === 'snapshot', 15_000).catch(() => undefined), next.closed.then(() => undefined)]);
+      snapshot = first?.users;
+    }
+    assert.ok(snapshot, 'a snapshot once the table answers');
+    assert.equal(snapshot!.map((u) => u.sessionId), [client.sessionId]);
+  } finally {
+    await lock?.release();
+    for (const c of clients) await c.close();
+    await a.close();
+  }
+});
+
+view.run();
