@@ -29,7 +29,7 @@ schema('SQLite opens with WAL, synchronous=NORMAL, a busy timeout and foreign ke
   }
 });
 
-schema('migrations create users with a unique session_id and a connected_at index', async () => {
+schema('migrations create users keyed by session_id (WITHOUT ROWID) with a unique id, and no other index', async () => {
   const { dir, file } = tempFile();
   const db = openSqlite({ path: file });
   try {
@@ -37,14 +37,66 @@ schema('migrations create users with a unique session_id and a connected_at inde
     const { error } = await migrateToLatest(db);
     assert.is(error, undefined);
     assert.equal(await pendingMigrations(db), []);
-    const indexes = await sql<{ name: string; unique: number }>`select name, "unique" from pragma_index_list('users')`.execute(db);
-    const byName = new Map(indexes.rows.map((r) => [r.name, r.unique]));
-    assert.is(byName.get('users_session_id_unique'), 1);
-    assert.is(byName.get('users_connected_at_idx'), 0);
+    const table = await sql<{ wr: number }>`select wr from pragma_table_list where name = 'users'`.execute(db);
+    assert.is(table.rows[0]?.wr, 1, 'WITHOUT ROWID: the rows live in the session_id B-tree');
+    const keys = await sql<{ name: string; pk: number }>`select name, pk from pragma_table_info('users') where pk > 0`.execute(db);
+    assert.equal(keys.rows.map((r) => r.name), ['session_id']);
+    const indexes = await sql<{ name: string; unique: number; origin: string }>`select name, "unique", origin from pragma_index_list('users')`.execute(db);
+    // Every index is another page written per connect and per disconnect.
+    assert.equal(indexes.rows.filter((r) => r.origin !== 'pk').map((r) => [r.name, r.unique]), [['users_id_unique', 1]]);
     const columns = await sql<{ name: string }>`select name from pragma_table_info('users')`.execute(db);
-    for (const name of ['id', 'session_id', 'connected_at', 'last_active_at', 'metadata']) {
+    for (const name of ['id', 'session_id', 'connected_at', 'last_active_at', 'metadata', 'node_id']) {
       assert.ok(columns.rows.some((c) => c.name === name), `column ${name}`);
     }
+    // Duplicate ids and session ids are still refused.
+    const row = { id: 'i1', session_id: 's1', connected_at: 't', last_active_at: 't', metadata: '{}', node_id: '' };
+    await db.insertInto('users').values(row).execute();
+    for (const clash of [{ ...row, session_id: 's2' }, { ...row, id: 'i2' }]) {
+      try {
+        await db.insertInto('users').values(clash).execute();
+        assert.unreachable('duplicate accepted');
+      } catch (error) {
+        assert.match(String((error as Error).message), /UNIQUE/);
+      }
+    }
+  } finally {
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+schema('the history index by user label holds labelled sessions only, and serves the label filter', async () => {
+  const { dir, file } = tempFile();
+  const db = openSqlite({ path: file });
+  try {
+    await migrateToLatest(db);
+    const index = await sql<{ sql: string }>`select sql from sqlite_master where name = 'connection_history_user_idx'`.execute(db);
+    assert.match(index.rows[0]!.sql, /where "?user_label"? is not null/i);
+    const plan = await sql<{ detail: string }>`explain query plan select * from connection_history
+      where user_label = ${'alice'} order by disconnected_at desc, id desc limit 10`.execute(db);
+    assert.ok(plan.rows.some((r) => r.detail.includes('connection_history_user_idx')), JSON.stringify(plan.rows));
+  } finally {
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+schema('rebuilding users keeps its rows, up and down', async () => {
+  const { dir, file } = tempFile();
+  const db = openSqlite({ path: file });
+  try {
+    const migrator = createMigrator(db);
+    const names = (await migrator.getMigrations()).map((m) => m.name);
+    const rebuild = names.indexOf('20261123130000_lean_write_path');
+    assert.ok(rebuild > 0, 'the rebuild migration exists');
+    assert.is((await migrator.migrateTo(names[rebuild - 1]!)).error, undefined);
+    const row = { id: 'id-1', session_id: 'session-1', connected_at: '2026-11-23T10:00:00.000Z', last_active_at: '2026-11-23T10:00:01.000Z', metadata: '{"path":"/ws"}', node_id: 'n' };
+    await sql`insert into users (id, session_id, connected_at, last_active_at, metadata, node_id)
+      values (${row.id}, ${row.session_id}, ${row.connected_at}, ${row.last_active_at}, ${row.metadata}, ${row.node_id})`.execute(db);
+    assert.is((await migrator.migrateToLatest()).error, undefined);
+    assert.equal(await db.selectFrom('users').selectAll().execute(), [row]);
+    assert.is((await migrator.migrateTo(names[rebuild - 1]!)).error, undefined);
+    assert.equal((await sql`select * from users`.execute(db)).rows, [row]);
   } finally {
     await db.destroy();
     rmSync(dir, { recursive: true, force: true });
