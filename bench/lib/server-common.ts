@@ -71,8 +71,7 @@ export async function runBenchServer(setup: (server: Server) => Promise<BenchSer
     // Read at start: at the ceiling there is no descriptor left to read it with.
     fdLimit: () => fdLimit,
     /** CPU time this process has used so far (user + system, µs). */
-    async cpuMicros() {
-      await windowProfile();
+    cpuMicros() {
       const usage = process.cpuUsage();
       return usage.user + usage.system;
     },
@@ -94,48 +93,6 @@ export async function runBenchServer(setup: (server: Server) => Promise<BenchSer
   ready({ port });
 }
 
-import { Session } from 'node:inspector/promises';
-import { writeFileSync } from 'node:fs';
-let session: Session | undefined;
-import { readdirSync } from 'node:fs';
-let threadsBefore: Map<string, number> | undefined;
-function threadTimes(): Map<string, number> {
-  const m = new Map<string, number>();
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const comm = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
-      m.set(`${tid} ${comm}`, (Number(f[11]) + Number(f[12])) * 10);
-    } catch {}
-  }
-  return m;
-}
-async function windowProfile(): Promise<void> {
-  if (process.env.THREADS) {
-    if (threadsBefore === undefined) threadsBefore = threadTimes();
-    else {
-      const after = threadTimes();
-      const rows = [...after].map(([k, v]) => [k, v - (threadsBefore!.get(k) ?? 0)] as const).filter(([, v]) => v > 0);
-      console.error(process.argv[1]!.split('/').pop(), JSON.stringify(rows));
-      threadsBefore = undefined;
-    }
-  }
-  const dir = process.env.WINPROF;
-  if (!dir) return;
-  if (session === undefined) {
-    session = new Session();
-    session.connect();
-    await session.post('Profiler.enable');
-    await session.post('Profiler.setSamplingInterval', { interval: 200 });
-    await session.post('Profiler.start');
-  } else {
-    const { profile } = await session.post('Profiler.stop');
-    writeFileSync(`${dir}/${process.argv[1]!.split("/").pop()}-${process.pid}.cpuprofile`, JSON.stringify(profile));
-    session.disconnect();
-    session = undefined;
-  }
-}
 /** The soft limit on open files, which bounds the ceiling scenario. */
 function readFdLimit(): number | undefined {
   try {
