@@ -20,6 +20,8 @@ const PG_SCENARIOS = ['connect', 'disconnect', 'fanout', 'snapshot'];
 const HELP = `Usage: npm run bench -- [options]
   --rounds N          rounds per scenario (default 3; the ceiling runs once)
   --n N               connections in the connect and disconnect storms (default 2000)
+  --warmup N          connects and closes served before the timed window of the connect,
+                      round-trip and disconnect scenarios, by both servers (default 2000; 0: none)
   --concurrency N     connects in flight (default 100)
   --rt-n N, --rt-m M  round-trip scenario: N connections × M ping/pong each (default 500 × 40)
   --hold N            connections held for idle hold, fan-out, snapshot (default 10000)
@@ -64,12 +66,12 @@ function parseFlags(argv: string[]): Flags {
     if (!key.startsWith('--') || value === undefined) throw new Error(`bad argument ${arg}; see --help`);
     values.set(key.slice(2), value);
   }
-  const int = (key: string, fallback: number) => {
+  const int = (key: string, fallback: number, min = 1) => {
     const raw = values.get(key);
     values.delete(key);
     if (raw === undefined) return fallback;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${key} must be a positive integer`);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${key} must be an integer ≥ ${min}`);
     return n;
   };
   const list = (key: string) => {
@@ -81,6 +83,7 @@ function parseFlags(argv: string[]): Flags {
   const config: BenchConfig = {
     rounds: int('rounds', 3),
     n: int('n', 2000),
+    warmup: int('warmup', 2000, 0),
     concurrency: int('concurrency', 100),
     rtN: int('rt-n', 500),
     rtM: int('rt-m', 40),

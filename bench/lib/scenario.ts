@@ -12,6 +12,8 @@ export interface BenchConfig {
   rounds: number;
   /** Connections for the connect and disconnect storms. */
   n: number;
+  /** Connects and closes each server serves, untimed, before a throughput scenario (see warmUp). */
+  warmup: number;
   concurrency: number;
   /** Connections and round trips per connection for the round-trip scenario. */
   rtN: number;
@@ -84,6 +86,21 @@ export async function connectAll(ctx: RoundContext, n: number): Promise<{ ms: nu
   });
   if (result.ok !== n) throw new Error(`connected ${result.ok}/${n}: ${JSON.stringify(result.errors)}`);
   return result;
+}
+
+/**
+ * Serve `n` connects and closes before the timed window, the same for
+ * both servers: a server in production has long since compiled its hot
+ * functions and prepared its statements, and a fresh one spends its first
+ * second doing that on V8's background threads.
+ */
+export async function warmUp(ctx: RoundContext, n: number = ctx.config.warmup): Promise<void> {
+  if (n <= 0) return;
+  await connectAll(ctx, n);
+  await ctx.server.call('armDrain');
+  await ctx.load.call('closeAll');
+  await ctx.server.call('waitDrain');
+  if (ctx.kind === 'tracker') await ctx.server.call('batches'); // reset the per-commit counters
 }
 
 /** Tracker only: how many rows each commit carried (events per batch of events). */

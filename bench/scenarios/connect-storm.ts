@@ -1,13 +1,14 @@
 /** Scenario 1: N connections at fixed concurrency, counted when the welcome arrives. */
-import { connectAll, rowsPerCommit, type Metric, type Scenario } from '../lib/scenario.js';
+import { connectAll, rowsPerCommit, warmUp, type Metric, type Scenario } from '../lib/scenario.js';
 
 export const connectStorm: Scenario = {
   id: 'connect',
   title: 'connect storm',
   kinds: ['tracker', 'bare'],
-  describe: (c) => `N=${c.n}, concurrency ${c.concurrency}`,
+  describe: (c) => `N=${c.n}, concurrency ${c.concurrency}; after a ${c.warmup}-connection warm-up`,
   timeoutMs: () => 120_000,
   async run(ctx) {
+    await warmUp(ctx);
     const cpuBefore: number = await ctx.server.call('cpuMicros');
     const { ms } = await connectAll(ctx, ctx.config.n);
     const cpuAfter: number = await ctx.server.call('cpuMicros');

@@ -5,17 +5,18 @@
  * last socket's TCP close and its last `disconnected` event, emitted after
  * the DELETE committed: the rows are gone (checked with a COUNT after).
  */
-import { connectAll, rowsPerCommit, type Metric, type Scenario } from '../lib/scenario.js';
+import { connectAll, rowsPerCommit, warmUp, type Metric, type Scenario } from '../lib/scenario.js';
 import { wallMs } from '../lib/stats.js';
 
 export const disconnectStorm: Scenario = {
   id: 'disconnect',
   title: 'disconnect storm',
   kinds: ['tracker', 'bare'],
-  describe: (c) => `N=${c.n}`,
+  describe: (c) => `N=${c.n}; after a ${c.warmup}-connection warm-up`,
   timeoutMs: () => 120_000,
   async run(ctx) {
     const n = ctx.config.n;
+    await warmUp(ctx);
     await connectAll(ctx, n);
     if (ctx.kind === 'tracker') await ctx.server.call('batches');
     const { held } = await ctx.server.call('armDrain');
