@@ -13,6 +13,7 @@ import type { Logger } from './logger.js';
 import type { TrackerMetrics } from './metrics.js';
 import { buildMetadata, remoteAddress } from './metadata.js';
 import type { RecordWriter } from './record-writer.js';
+import { isoTime } from './iso-time.js';
 import { closeSlowConsumer } from './slow-consumer.js';
 import { uuidV7 } from './uuid-v7.js';
 
@@ -32,7 +33,7 @@ const PONG = JSON.stringify({ type: 'pong' });
 
 export function openClientConnection(ctx: ClientContext, socket: WebSocket, req: IncomingMessage, url: URL): LiveConnection {
   const now = Date.now();
-  const iso = new Date(now).toISOString();
+  const iso = isoTime(now);
   const conn: LiveConnection = {
     user: {
       // Time-ordered ids keep each batch's index writes on a page or two (uuid-v7.ts).
@@ -44,6 +45,7 @@ export function openClientConnection(ctx: ClientContext, socket: WebSocket, req:
     },
     socket,
     ip: remoteAddress(req),
+    connectedMs: now,
     lastActiveMs: now,
     alive: true,
     touchQueued: false,

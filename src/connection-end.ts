@@ -5,6 +5,7 @@
  * rate limit, 1001 shutdown, 1006 heartbeat termination).
  */
 import { RecordedCloseCode } from './constants.js';
+import { isoTime } from './iso-time.js';
 import type { SessionRecord } from './history-repository.js';
 import type { LiveConnection } from './live-set.js';
 
@@ -21,7 +22,6 @@ const MAX_REASON_LENGTH = 123;
 
 export function toSessionRecord(conn: LiveConnection, end: ConnectionEnd, endedMs: number): SessionRecord {
   const { user } = conn;
-  const connectedMs = Date.parse(user.connectedAt);
   return {
     id: user.id,
     sessionId: user.sessionId,
@@ -29,8 +29,8 @@ export function toSessionRecord(conn: LiveConnection, end: ConnectionEnd, endedM
     remoteAddress: user.metadata.remoteAddress,
     userAgent: user.metadata.userAgent,
     connectedAt: user.connectedAt,
-    disconnectedAt: new Date(endedMs).toISOString(),
-    durationMs: Math.max(0, endedMs - connectedMs),
+    disconnectedAt: isoTime(endedMs),
+    durationMs: Math.max(0, endedMs - conn.connectedMs),
     closeCode: end.code,
     closeReason: end.reason.slice(0, MAX_REASON_LENGTH),
     messages: conn.messages,

@@ -9,6 +9,8 @@ export interface LiveConnection {
   readonly user: User;
   readonly socket: WebSocket;
   readonly ip: string;
+  /** `user.connectedAt` in milliseconds since the epoch. */
+  readonly connectedMs: number;
   /** Milliseconds since the epoch of the last message. */
   lastActiveMs: number;
   /** Set by a pong, cleared by each heartbeat round. */

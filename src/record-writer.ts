@@ -24,6 +24,7 @@ import type { Database } from './database.js';
 import { HistoryLimits, RetryBackoff, WriteBatching } from './constants.js';
 import { PendingSessions, toSessionRecord, UNKNOWN_END, type ConnectionEnd } from './connection-end.js';
 import { insertSessions } from './history-repository.js';
+import { isoTime } from './iso-time.js';
 import { SerialQueue } from './serial-queue.js';
 import { createUsers, deleteUsers, listSessionIds, touchUsers, withTransaction } from './repository.js';
 import type { Touch, User } from './types.js';
@@ -333,12 +334,14 @@ export class RecordWriter {
 
 /** `messages` rides along for the admin stream's live stats; the table does not store it. */
 function toTouch(conn: LiveConnection): Touch {
-  return { sessionId: conn.user.sessionId, lastActiveAt: new Date(conn.lastActiveMs).toISOString(), messages: conn.messages };
+  return { sessionId: conn.user.sessionId, lastActiveAt: isoTime(conn.lastActiveMs), messages: conn.messages };
 }
 
 /** The row as it should be now: the stored user with its latest activity. */
 function snapshotUser(conn: LiveConnection): User {
-  return { ...conn.user, lastActiveAt: new Date(conn.lastActiveMs).toISOString() };
+  // Most rows are written before their first message: the user as it is.
+  if (conn.lastActiveMs === conn.connectedMs) return conn.user;
+  return { ...conn.user, lastActiveAt: isoTime(conn.lastActiveMs) };
 }
 
 function describeError(error: unknown): string {

@@ -30,6 +30,7 @@ function liveConnection(): LiveConnection {
     // The writer never touches the socket.
     socket: undefined as never,
     ip: '127.0.0.1',
+    connectedMs: now,
     lastActiveMs: now,
     alive: true,
     touchQueued: false,

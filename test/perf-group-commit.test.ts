@@ -42,17 +42,19 @@ group('a burst of connects: every welcome comes after its row, then every row go
 });
 
 function fakeConnection(n: number): LiveConnection {
-  const at = new Date().toISOString();
+  const now = Date.now();
+  const at = new Date(now).toISOString();
   return {
     user: { id: `id-${n}`, sessionId: `s-${n}`, connectedAt: at, lastActiveAt: at, metadata: { remoteAddress: '127.0.0.1', userAgent: '', origin: '', path: '/ws', query: {} } },
     socket: undefined as unknown as WebSocket,
     ip: '127.0.0.1',
-    lastActiveMs: Date.now(),
+    connectedMs: now,
+    lastActiveMs: now,
     alive: true,
     touchQueued: false,
     welcomed: false,
     tokens: 1,
-    tokensAt: Date.now(),
+    tokensAt: now,
     messages: 0,
     bytesIn: 0,
   };
