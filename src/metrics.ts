@@ -57,16 +57,29 @@ export function createMetrics(sources: MetricsSources): TrackerMetrics {
       this.set(sources.connections());
     },
   });
-  const connections = new Counter({
+  // Per-event counts are plain numbers, copied in at scrape time: a
+  // prom-client inc() hashes its labels on every call, and these run on
+  // every connect and close.
+  let accepted = 0;
+  const closedByCode = new Map<string, number>();
+  new Counter({
     name: 'roster_connections_total',
     help: 'Client connections accepted.',
     registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(accepted);
+    },
   });
-  const disconnections = new Counter({
+  new Counter({
     name: 'roster_disconnections_total',
     help: 'Client connections ended, by close code.',
     labelNames: ['code'] as const,
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const [code, count] of closedByCode) this.inc({ code }, count);
+    },
   });
   new Counter({
     name: 'roster_messages_total',
@@ -105,8 +118,13 @@ export function createMetrics(sources: MetricsSources): TrackerMetrics {
   });
 
   return {
-    connectionOpened: () => connections.inc(),
-    connectionClosed: (code) => disconnections.inc({ code: closeCodeLabel(code) }),
+    connectionOpened: () => {
+      accepted++;
+    },
+    connectionClosed: (code) => {
+      const label = closeCodeLabel(code);
+      closedByCode.set(label, (closedByCode.get(label) ?? 0) + 1);
+    },
     messageReceived: () => {
       messages++;
     },
