@@ -5,16 +5,18 @@ import { PostgresAdapter, sql, type Kysely } from 'kysely';
 // every dirty page to the WAL; the deletes of ordinary churn land on
 // scattered pages, so there each index costs a page per row.
 //
-// SQLite (one node, so the tracker holds the list in memory and the
+// SQLite only (one node, so the tracker holds the list in memory and the
 // table is only its record): `users` becomes a WITHOUT ROWID table keyed
 // by session_id, the key every write looks rows up by, with `id` unique;
 // the connected_at and node_id indexes go (a single node orders from
 // memory and never filters by node). That is two B-trees where there
-// were five. PostgreSQL keeps its `users` indexes: several nodes page
-// through the shared table and reap by node.
+// were five. The history index by user label only holds labelled
+// sessions (queries filter by `user_label = ?`, which a partial index
+// serves).
 //
-// Both: the history index by user label only holds labelled sessions
-// (queries filter by `user_label = ?`, which a partial index serves).
+// PostgreSQL is left as it is: several nodes page through the shared
+// table and reap by node, and rebuilding an index there would block the
+// writes of every running node for as long as it takes.
 
 function isPostgres(db: Kysely<any>): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;
@@ -28,8 +30,8 @@ async function createLabelIndex(db: Kysely<any>, partial: boolean): Promise<void
 }
 
 export async function up(db: Kysely<any>): Promise<void> {
-  await createLabelIndex(db, true);
   if (isPostgres(db)) return;
+  await createLabelIndex(db, true);
   await db.schema
     .createTable('users_lean')
     .addColumn('id', 'text', (col) => col.notNull())
@@ -49,8 +51,8 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  await createLabelIndex(db, false);
   if (isPostgres(db)) return;
+  await createLabelIndex(db, false);
   await db.schema
     .createTable('users_rowid')
     .addColumn('id', 'text', (col) => col.primaryKey().notNull())
