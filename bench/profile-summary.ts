@@ -2,6 +2,10 @@
  * Summarise a V8 .cpuprofile (from `npm run bench -- --profile`): self
  * time by package/area and the top functions, so the README can say where
  * the time goes. Usage: node dist/bench/profile-summary.js FILE... [--top N]
+ *
+ * With `--diff TRACKER BARE` (two window profiles of the same scenario,
+ * from `npm run bench -- --profile-window`): the functions whose self time
+ * differs most between them, in ms, i.e. where the tracker's extra goes.
  */
 import { readFileSync } from 'node:fs';
 
@@ -79,7 +83,45 @@ function summarise(file: string, top: number): void {
   for (const [f, us] of [...inclusive].sort((x, y) => y[1] - x[1]).slice(0, top)) console.log(`    ${pct(us)}  ${f}`);
 }
 
+/** Self time (µs) per function, and the busy total, of one profile. */
+function selfTimes(file: string): { byFunction: Map<string, number>; busy: number } {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  // The in-process profiler's own frames (its session's dispatch) are not the server's work.
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const inProfiler = (id: number): boolean => {
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) if (byId.get(at)!.callFrame.url === 'node:inspector') return true;
+    return false;
+  };
+  const byFunction = new Map<string, number>();
+  let busy = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    const frame = byId.get(profile.samples[i]!)!.callFrame;
+    if (frame.functionName === '(idle)' || inProfiler(profile.samples[i]!)) continue;
+    const dt = profile.timeDeltas[i] ?? 0;
+    const key = `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*\/(node_modules|dist)\//, '$1/')}${frame.url ? `:${frame.lineNumber + 1}` : ''}`;
+    byFunction.set(key, (byFunction.get(key) ?? 0) + dt);
+    busy += dt;
+  }
+  return { byFunction, busy };
+}
+
+function diff(trackerFile: string, bareFile: string, top: number): void {
+  const tracker = selfTimes(trackerFile);
+  const bare = selfTimes(bareFile);
+  const ms = (us: number) => (us / 1000).toFixed(1).padStart(7);
+  console.log(`busy: tracker ${ms(tracker.busy)} ms, bare ${ms(bare.busy)} ms`);
+  console.log(`top ${top} differences in self time (tracker − bare, ms; then tracker and bare):`);
+  const keys = new Set([...tracker.byFunction.keys(), ...bare.byFunction.keys()]);
+  const rows = [...keys].map((k) => [k, tracker.byFunction.get(k) ?? 0, bare.byFunction.get(k) ?? 0] as const);
+  rows.sort((x, y) => y[1] - y[2] - (x[1] - x[2]));
+  for (const [key, t, b] of rows.slice(0, top)) console.log(`  ${ms(t - b)}  (${ms(t)} ${ms(b)})  ${key}`);
+}
+
 const args = process.argv.slice(2);
 const topAt = args.indexOf('--top');
 const top = topAt === -1 ? 25 : Number(args.splice(topAt, 2)[1]);
-for (const file of args) summarise(file, top);
+const diffAt = args.indexOf('--diff');
+if (diffAt !== -1) diff(args[diffAt + 1]!, args[diffAt + 2]!, top);
+else for (const file of args) summarise(file, top);

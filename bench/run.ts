@@ -36,7 +36,10 @@ const HELP = `Usage: npm run bench -- [options]
                       multi-node run: N nodes × M connections on one PostgreSQL (default 4 × 15000)
   --skip a,b          skip these scenario ids
   --profile           run the tracker with --cpu-prof, profiles in bench/results/profiles
-  --profile-all       the same for every server and load process`;
+  --profile-all       the same for every server and load process
+  --profile-window    connect, round trips, disconnect: profile only the timed window, in
+                      both servers (bench/results/profiles/<scenario>-<server>-window-*.cpuprofile);
+                      compare them with node dist/bench/profile-summary.js --diff TRACKER BARE`;
 
 interface Flags {
   config: BenchConfig;
@@ -45,16 +48,22 @@ interface Flags {
   only: Set<string> | undefined;
   skip: Set<string>;
   profile: 'tracker' | 'all' | undefined;
+  profileWindow: boolean;
 }
 
 function parseFlags(argv: string[]): Flags {
   const values = new Map<string, string>();
   let profile: Flags['profile'];
+  let profileWindow = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--help' || arg === '-h') {
       console.log(HELP);
       process.exit(0);
+    }
+    if (arg === '--profile-window') {
+      profileWindow = true;
+      continue;
     }
     if (arg === '--profile' || arg === '--profile-all') {
       profile = arg === '--profile' ? 'tracker' : 'all';
@@ -100,11 +109,16 @@ function parseFlags(argv: string[]): Flags {
   const pg = [...(list('pg') ?? PG_SCENARIOS)];
   const multiNode = { nodes: int('mn-nodes', 4), perNode: int('mn-per-node', 15_000) };
   if (values.size > 0) throw new Error(`unknown option --${[...values.keys()][0]}; see --help`);
-  return { config, only, skip, profile, pg, multiNode };
+  return { config, only, skip, profile, profileWindow, pg, multiNode };
 }
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const profileDir = fileURLToPath(new URL('../../bench/results/profiles', import.meta.url));
+
+function windowProfileFile(scenario: string, kind: ServerKind): string {
+  mkdirSync(profileDir, { recursive: true });
+  return `${profileDir}/${scenario}-${kind}-window-${Date.now()}.cpuprofile`;
+}
 
 type Samples = Map<string, { metric: Metric; values: Record<ServerKind, number[]> }>;
 
@@ -135,6 +149,7 @@ async function runRound(scenario: Scenario, kind: ServerKind, flags: Flags, samp
       httpUrl: (path) => `http://127.0.0.1:${port}${path}`,
       token: BENCH_TOKEN,
       note: (text) => notes.push(`${scenario.id}: ${text}`),
+      windowProfile: flags.profileWindow ? windowProfileFile(scenario.id, kind) : undefined,
     });
     const limit = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`timed out after ${scenario.timeoutMs(flags.config)} ms`)), scenario.timeoutMs(flags.config));

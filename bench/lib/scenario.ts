@@ -57,6 +57,8 @@ export interface RoundContext {
   token: string;
   /** A free-text line printed under the table (e.g. why the ceiling stopped). */
   note(text: string): void;
+  /** Where the server writes its profile of the timed window (`--profile-window`), if wanted. */
+  windowProfile: string | undefined;
 }
 
 export interface Scenario {
@@ -101,6 +103,20 @@ export async function warmUp(ctx: RoundContext, n: number = ctx.config.warmup): 
   await ctx.load.call('closeAll');
   await ctx.server.call('waitDrain');
   if (ctx.kind === 'tracker') await ctx.server.call('batches'); // reset the per-commit counters
+}
+
+/**
+ * Run the timed part of a throughput scenario: returns what `work`
+ * returns and the server's CPU time over it (µs, all threads), and with
+ * `--profile-window` has the server profile exactly that window.
+ */
+export async function timedWindow<T>(ctx: RoundContext, work: () => Promise<T>): Promise<{ result: T; cpuMicros: number }> {
+  if (ctx.windowProfile !== undefined) await ctx.server.call('profileStart');
+  const before: number = await ctx.server.call('cpuMicros');
+  const result = await work();
+  const after: number = await ctx.server.call('cpuMicros');
+  if (ctx.windowProfile !== undefined) await ctx.server.call('profileStop', { file: ctx.windowProfile });
+  return { result, cpuMicros: after - before };
 }
 
 /** Tracker only: how many rows each commit carried (events per batch of events). */

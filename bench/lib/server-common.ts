@@ -3,7 +3,8 @@
  * the IPC commands the orchestrator uses to read memory and to time a
  * disconnect storm, and a clean exit (so `--cpu-prof` writes its profile).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ready, serve, type Handlers } from './ipc.js';
@@ -57,6 +58,19 @@ export interface BenchServer {
   onStop(): Promise<void>;
 }
 
+/** The in-process profiler of a timed window, while one runs. */
+let profiler: Session | undefined;
+
+/** Sample every 100 µs: a window holds about a second of work. */
+async function startProfiler(): Promise<Session> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 100 });
+  await session.post('Profiler.start');
+  return session;
+}
+
 /** Start listening on 127.0.0.1:0 and serve the orchestrator's commands. */
 export async function runBenchServer(setup: (server: Server) => Promise<BenchServer>): Promise<void> {
   let bench: BenchServer | undefined;
@@ -74,6 +88,20 @@ export async function runBenchServer(setup: (server: Server) => Promise<BenchSer
     cpuMicros() {
       const usage = process.cpuUsage();
       return usage.user + usage.system;
+    },
+    /** Start sampling this process's main thread (`--profile-window`). */
+    async profileStart() {
+      profiler ??= await startProfiler();
+      return {};
+    },
+    /** Stop sampling and write the profile to `file`. */
+    async profileStop({ file }: { file: string }) {
+      if (profiler === undefined) return {};
+      const { profile } = await profiler.post('Profiler.stop');
+      profiler.disconnect();
+      profiler = undefined;
+      writeFileSync(file, JSON.stringify(profile));
+      return {};
     },
     rss() {
       globalThis.gc?.();
