@@ -31,7 +31,7 @@ export interface ClientContext {
 const MAX_CONTROL_MESSAGE_BYTES = 128;
 const PONG = JSON.stringify({ type: 'pong' });
 
-export function openClientConnection(ctx: ClientContext, socket: WebSocket, req: IncomingMessage, url: URL): LiveConnection {
+export function openClientConnection(ctx: ClientContext, socket: ClosingWebSocket, req: IncomingMessage, url: URL): LiveConnection {
   const now = Date.now();
   const iso = isoTime(now);
   const conn: LiveConnection = {
@@ -47,6 +47,7 @@ export function openClientConnection(ctx: ClientContext, socket: WebSocket, req:
     ip: remoteAddress(req),
     connectedMs: now,
     lastActiveMs: now,
+    protocolErrorCode: undefined,
     alive: true,
     touchQueued: false,
     welcomed: false,
@@ -58,32 +59,71 @@ export function openClientConnection(ctx: ClientContext, socket: WebSocket, req:
   ctx.live.add(conn);
   ctx.writer.insert(conn);
 
-  // One set of listeners per connection; nothing is allocated per message.
-  socket.on('message', (data, isBinary) => onMessage(ctx, conn, data, isBinary));
-  socket.on('pong', () => {
-    conn.alive = true;
-  });
-  // The close code ws sent for a protocol error; its 'close' event reports 1006 then.
-  let sentCode: number | undefined;
-  socket.on('error', (error) => {
-    // ws has already picked the close code (1002, 1007, 1009); 'close' follows.
-    const errorCode = (error as { code?: string }).code;
-    sentCode = protocolErrorCloseCode(errorCode);
-    ctx.logger.debug({ sessionId: conn.user.sessionId, code: errorCode }, 'client protocol error');
-  });
-  // The peer's close frame (or a protocol error): over now, though TCP is
-  // not torn down yet (closing-websocket.ts). Shutdown forgets its own.
-  (socket as ClosingWebSocket).onClosing = (code, reason) => {
-    if (!ctx.stopping) closeClientConnection(ctx, conn, { code, reason });
-  };
-  // The fallback, and the only signal for a dropped peer: the code ws
-  // reports, the peer's or 1006 when the socket ended without a close frame.
-  socket.on('close', (code, reason) =>
-    closeClientConnection(ctx, conn, sentCode === undefined ? { code, reason: reason.toString() } : { code: sentCode, reason: '' }),
-  );
+  // The same listener functions for every client of this tracker; each
+  // finds its connection on the socket. Nothing is allocated per message,
+  // nor a closure per connection.
+  const on = listenersFor(ctx);
+  socket.connection = conn;
+  socket.on('message', on.message);
+  socket.on('pong', on.pong);
+  socket.on('error', on.error);
+  socket.onClosing = on.closing;
+  socket.on('close', on.close);
   ctx.metrics?.connectionOpened();
   ctx.logger.debug({ sessionId: conn.user.sessionId, ip: conn.ip }, 'client connected');
   return conn;
+}
+
+/** ws types a listener's `this` as its own WebSocket; ours are all ClosingWebSockets. */
+interface ClientListeners {
+  message(this: WebSocket, data: RawData, isBinary: boolean): void;
+  pong(this: WebSocket): void;
+  error(this: WebSocket, error: Error): void;
+  closing(this: ClosingWebSocket, code: number, reason: string): void;
+  close(this: WebSocket, code: number, reason: Buffer): void;
+}
+
+function connectionOf(socket: WebSocket): LiveConnection {
+  return (socket as ClosingWebSocket).connection!;
+}
+
+/** One set per tracker (keyed by its context, so two trackers never share one). */
+const listenerSets = new WeakMap<ClientContext, ClientListeners>();
+
+function listenersFor(ctx: ClientContext): ClientListeners {
+  let listeners = listenerSets.get(ctx);
+  if (listeners === undefined) listenerSets.set(ctx, (listeners = createListeners(ctx)));
+  return listeners;
+}
+
+function createListeners(ctx: ClientContext): ClientListeners {
+  return {
+    message(data, isBinary) {
+      onMessage(ctx, connectionOf(this), data, isBinary);
+    },
+    pong() {
+      connectionOf(this).alive = true;
+    },
+    error(error) {
+      // ws has already picked the close code (1002, 1007, 1009); 'close' follows.
+      const conn = connectionOf(this);
+      const errorCode = (error as { code?: string }).code;
+      conn.protocolErrorCode = protocolErrorCloseCode(errorCode);
+      ctx.logger.debug({ sessionId: conn.user.sessionId, code: errorCode }, 'client protocol error');
+    },
+    // The peer's close frame (or a protocol error): over now, though TCP is
+    // not torn down yet (closing-websocket.ts). Shutdown forgets its own.
+    closing(code, reason) {
+      if (!ctx.stopping) closeClientConnection(ctx, connectionOf(this), { code, reason });
+    },
+    // The fallback, and the only signal for a dropped peer: the code ws
+    // reports, the peer's or 1006 when the socket ended without a close frame.
+    close(code, reason) {
+      const conn = connectionOf(this);
+      const sent = conn.protocolErrorCode;
+      closeClientConnection(ctx, conn, sent === undefined ? { code, reason: reason.toString() } : { code: sent, reason: '' });
+    },
+  };
 }
 
 /** Send the welcome once the row exists (or the writer has given up for now). */

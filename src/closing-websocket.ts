@@ -16,16 +16,25 @@
  */
 import { WebSocket } from 'ws';
 import { RecordedCloseCode } from './constants.js';
+import type { LiveConnection } from './live-set.js';
 
 export class ClosingWebSocket extends WebSocket {
-  /** Called once, at the first close() while open, with its code (1005 for none) and reason. */
-  onClosing: ((code: number, reason: string) => void) | undefined = undefined;
+  /**
+   * Called once, at the first close() while open, with its code (1005 for
+   * none) and reason, and `this` the socket, like an event listener.
+   */
+  onClosing: ((this: ClosingWebSocket, code: number, reason: string) => void) | undefined = undefined;
+  /**
+   * A client's connection, for listeners shared by every client of a
+   * tracker (client-connection.ts): one field here instead of closures.
+   */
+  connection: LiveConnection | undefined = undefined;
 
   override close(code?: number, data?: string | Buffer): void {
     const onClosing = this.onClosing;
     if (onClosing !== undefined && this.readyState === WebSocket.OPEN) {
       this.onClosing = undefined;
-      onClosing(code ?? RecordedCloseCode.NO_STATUS, data === undefined ? '' : data.toString());
+      onClosing.call(this, code ?? RecordedCloseCode.NO_STATUS, data === undefined ? '' : data.toString());
     }
     super.close(code, data);
   }

@@ -13,6 +13,8 @@ export interface LiveConnection {
   readonly connectedMs: number;
   /** Milliseconds since the epoch of the last message. */
   lastActiveMs: number;
+  /** The close code ws sent for a protocol error (its 'close' then reports 1006). */
+  protocolErrorCode: number | undefined;
   /** Set by a pong, cleared by each heartbeat round. */
   alive: boolean;
   /** Already waiting in the writer's touch set. */

@@ -18,8 +18,11 @@ export function remoteAddress(req: IncomingMessage): string {
   return req.socket.remoteAddress ?? '';
 }
 
+/** Most clients send no query: they all share this one (frozen; nothing writes to a stored query). */
+const NO_QUERY: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
 export function buildMetadata(req: IncomingMessage, url: URL): UserMetadata {
-  const query: Record<string, string> = {};
+  const query: Record<string, string> = url.search === '' ? NO_QUERY : {};
   let params = 0;
   // Reading searchParams builds a URLSearchParams; most clients send no query.
   const searchParams = url.search === '' ? undefined : url.searchParams;

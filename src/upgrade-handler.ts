@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { bearerToken, tokensEqual } from './auth.js';
 import { openClientConnection } from './client-connection.js';
+import type { ClosingWebSocket } from './closing-websocket.js';
 import { Defaults, Paths } from './constants.js';
 import type { TrackerContext } from './context.js';
 import { parseTarget, rejectUpgrade } from './http-util.js';
@@ -40,7 +41,8 @@ function admitClient(ctx: TrackerContext, req: IncomingMessage, socket: Duplex, 
   } else if (ctx.live.countForIp(ip) >= maxConnectionsPerIp) {
     rejectUpgrade(socket, 429, 'too many connections from this address');
   } else {
-    ctx.wss.handleUpgrade(req, socket, head, (ws) => openClientConnection(ctx, ws, req, url));
+    // The server's WebSocket class is ClosingWebSocket (tracker.ts).
+    ctx.wss.handleUpgrade(req, socket, head, (ws) => openClientConnection(ctx, ws as ClosingWebSocket, req, url));
   }
 }
 

@@ -31,6 +31,7 @@ function liveConnection(): LiveConnection {
     socket: undefined as never,
     ip: '127.0.0.1',
     connectedMs: now,
+    protocolErrorCode: undefined,
     lastActiveMs: now,
     alive: true,
     touchQueued: false,

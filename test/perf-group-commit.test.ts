@@ -49,6 +49,7 @@ function fakeConnection(n: number): LiveConnection {
     socket: undefined as unknown as WebSocket,
     ip: '127.0.0.1',
     connectedMs: now,
+    protocolErrorCode: undefined,
     lastActiveMs: now,
     alive: true,
     touchQueued: false,

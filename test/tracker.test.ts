@@ -219,8 +219,14 @@ library('two trackers live in one process with separate state', async () => {
     await one.close();
     assert.is(b.ws.readyState, b.ws.OPEN, 'stopping one tracker leaves the other alone');
     assert.is((await a.closed).code, 1001);
+    // Each tracker's clients are served by that tracker's listeners (they are shared per tracker).
+    c.send({ type: 'ping' });
+    await c.next((m) => m.type === 'pong');
     await b.close();
+    await waitFor(async () => (await countActiveUsers(two.tracker.db)) === 1, 5000, "b's row deleted by its own tracker");
+    assert.is(two.tracker.connections, 1);
     await c.close();
+    await waitFor(() => two.tracker.connections === 0, 5000, 'c forgotten');
   } finally {
     await one.close();
     await two.close();
