@@ -27,9 +27,19 @@ interface CommittedRow {
   messages: number | undefined;
 }
 
+/** A page of the list: `limit` rows from `offset` on, newest first. */
+export interface Page {
+  offset: number;
+  limit: number;
+}
+
 export class CommittedView {
   /** By session id, in commit order. */
   readonly #rows = new Map<string, CommittedRow>();
+
+  get size(): number {
+    return this.#rows.size;
+  }
 
   apply(change: CommittedChange): void {
     for (const user of change.connected) this.#rows.set(user.sessionId, { user, lastActiveAt: user.lastActiveAt, messages: undefined });
@@ -47,18 +57,22 @@ export class CommittedView {
    * (connected_at, then session id, descending), as fresh objects ready
    * for JSON.stringify. `messages` gives a session's live message count
    * when it is held here; otherwise its latest activity's count is used.
+   * Without `messages` no counts are given (the shape of GET /active-users).
    */
-  users(messages: (sessionId: string) => number | undefined): SnapshotUser[] {
+  users(messages?: (sessionId: string) => number | undefined, page?: Page): SnapshotUser[] {
     const rows = [...this.#rows.values()].reverse();
     // Commit order is connect order, so reversed it is sorted but for ties
     // within a millisecond (and rows a reconcile re-inserted): an insertion
     // sort costs one pass plus those few moves.
     insertionSort(rows, newestFirst);
-    const users = new Array<SnapshotUser>(rows.length);
-    for (let i = 0; i < rows.length; i++) {
+    const from = page === undefined ? 0 : Math.min(page.offset, rows.length);
+    const to = page === undefined ? rows.length : Math.min(from + page.limit, rows.length);
+    const users = new Array<SnapshotUser>(to - from);
+    for (let i = from; i < to; i++) {
       const { user, lastActiveAt, messages: reported } = rows[i]!;
+      const count = messages === undefined ? undefined : (messages(user.sessionId) ?? reported);
       // Key order as in User; an undefined count is left out by JSON.stringify.
-      users[i] = { id: user.id, sessionId: user.sessionId, connectedAt: user.connectedAt, lastActiveAt, metadata: user.metadata, messages: messages(user.sessionId) ?? reported };
+      users[i - from] = { id: user.id, sessionId: user.sessionId, connectedAt: user.connectedAt, lastActiveAt, metadata: user.metadata, messages: count };
     }
     return users;
   }

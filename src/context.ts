@@ -3,6 +3,7 @@ import type { WebSocketServer } from 'ws';
 import type { AdminChannel } from './admin-channel.js';
 import type { AuthThrottle } from './auth.js';
 import type { ClientContext } from './client-connection.js';
+import type { Page, SnapshotUser } from './committed-view.js';
 import type { DashboardFiles } from './dashboard-files.js';
 import type { Database } from './database.js';
 import type { TrackerMetrics } from './metrics.js';
@@ -19,4 +20,10 @@ export interface TrackerContext extends ClientContext {
   startedAt: number;
   /** True from the first step of shutdown on. */
   stopping: boolean;
+  /**
+   * One node: a page of the list as committed, from memory, and its total
+   * (committed-view.ts). Undefined with several nodes: GET /active-users
+   * then reads the shared table, which is current for every node at once.
+   */
+  committedUsers?(page: Page): { count: number; users: SnapshotUser[] };
 }

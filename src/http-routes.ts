@@ -98,6 +98,12 @@ async function activeUsers(ctx: TrackerContext, url: URL, res: ServerResponse): 
     sendError(res, 400, `limit must be 1..${ACTIVE_USERS_MAX_LIMIT} and offset a whole number`);
     return;
   }
+  const committed = ctx.committedUsers?.({ offset, limit });
+  if (committed !== undefined) {
+    // One node: the table as committed, kept in memory; no query (committed-view.ts).
+    sendJsonText(res, 200, JSON.stringify(committed));
+    return;
+  }
   try {
     const [count, rows] = await Promise.all([countActiveUsers(ctx.db), listActiveUsersJson(ctx.db, { limit, offset })]);
     sendJsonText(res, 200, `{"count":${count},"users":${usersJson(rows)}}`);

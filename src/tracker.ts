@@ -11,7 +11,7 @@ import { WebSocketServer } from 'ws';
 import { AdminChannel, type AdminSession } from './admin-channel.js';
 import { AuthThrottle } from './auth.js';
 import { ClosingWebSocket } from './closing-websocket.js';
-import { CommittedView } from './committed-view.js';
+import { CommittedView, type Page } from './committed-view.js';
 import { closeClientConnection, sendWelcome } from './client-connection.js';
 import { CloseCode, CloseReason, Defaults, TrackerEvent } from './constants.js';
 import type { TrackerContext } from './context.js';
@@ -171,6 +171,9 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       metrics,
       startedAt: Date.now(),
       stopping: false,
+      ...(multiNode
+        ? {}
+        : { committedUsers: (page: Page) => ({ count: this.#committed.size, users: this.#committed.users(undefined, page) }) }),
     };
   }
 

@@ -81,6 +81,16 @@ snapshot('equals the users table, row for row and in its order, after connects, 
     );
     const pinged = new Set(clients.slice(0, 6).map((c) => c.sessionId));
     for (const u of admin.snapshot) assert.is(u.messages, pinged.has(u.sessionId) ? 1 : 0, 'live message counts ride along');
+    // GET /active-users is served from the same view: the table's rows, pages and count.
+    const get = async (query: string) => {
+      const res = await fetch(t.httpUrl(`/active-users${query}`), { headers: { authorization: `Bearer ${TOKEN}` } });
+      assert.is(res.status, 200);
+      return (await res.json()) as { count: number; users: unknown[] };
+    };
+    assert.equal(await get(''), { count: 8, users: stored }, 'no message counts: the User shape');
+    assert.equal(await get('?limit=3&offset=2'), { count: 8, users: await listActiveUsers(t.tracker.db, { limit: 3, offset: 2 }) });
+    assert.equal(await get('?limit=5&offset=6'), { count: 8, users: stored.slice(6) });
+    assert.equal(await get('?offset=20'), { count: 8, users: [] });
     await admin.close();
     await Promise.all(clients.slice(0, 8).map((c) => c.close()));
   } finally {
