@@ -26,4 +26,9 @@ export interface TrackerContext extends ClientContext {
    * then reads the shared table, which is current for every node at once.
    */
   committedUsers?(page: Page): { count: number; users: SnapshotUser[] };
+  /**
+   * Several nodes: whether this node's change listener is connected (while
+   * it is not, admins here miss other nodes' changes and new ones wait).
+   */
+  eventsListening?(): boolean;
 }

@@ -83,11 +83,16 @@ async function health(ctx: TrackerContext, res: ServerResponse): Promise<void> {
     sendJson(res, 503, { status: 'unhealthy', database: 'unreachable', reason: describe(error), ...base });
     return;
   }
+  // Several nodes: the change listener's state, which admins here depend on.
+  const listening = ctx.eventsListening?.();
+  const events = listening === undefined ? {} : { events: listening ? 'listening' : 'reconnecting' };
   const reason = ctx.writer.degradedReason;
   if (reason !== undefined) {
-    sendJson(res, 503, { status: 'degraded', database: 'failing', reason, ...base });
+    sendJson(res, 503, { status: 'degraded', database: 'failing', reason, ...events, ...base });
+  } else if (listening === false) {
+    sendJson(res, 503, { status: 'degraded', database: 'connected', reason: 'change listener reconnecting', ...events, ...base });
   } else {
-    sendJson(res, 200, { status: 'healthy', database: 'connected', ...base });
+    sendJson(res, 200, { status: 'healthy', database: 'connected', ...events, ...base });
   }
 }
 

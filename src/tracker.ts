@@ -172,7 +172,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       startedAt: Date.now(),
       stopping: false,
       ...(multiNode
-        ? {}
+        ? { eventsListening: () => this.#multi!.listening }
         : { committedUsers: (page: Page) => ({ count: this.#committed.size, users: this.#committed.users(undefined, page) }) }),
     };
   }

@@ -122,4 +122,41 @@ view('a view that cannot be loaded closes its admins with 1011; it loads once th
   }
 });
 
+view('/health reports the change listener: 503 while it cannot reconnect, 200 once it is back', async () => {
+  const url = await server.createDatabase(`view_${++dbCount}`);
+  const dbName = new URL(url).pathname.slice(1);
+  // Pooled connections stay open, so the health check's own query still has one.
+  const a = await startNode(url, 'health-a', { dbIdleTimeoutMs: 120_000 });
+  const health = async () => {
+    const res = await fetch(a.httpUrl('/health'));
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  try {
+    const well = await health();
+    assert.is(well.status, 200);
+    assert.is(well.body.events, 'listening');
+    // New connections to the database are refused, and the listener's is cut.
+    await server.query(`alter database "${dbName}" allow_connections false`);
+    await server.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'roster-listener:health-a' and datname = $1`, [dbName]);
+    let sick = await health();
+    for (const deadline = Date.now() + 10_000; sick.status !== 503 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 50));
+      sick = await health();
+    }
+    assert.is(sick.status, 503);
+    assert.equal([sick.body.status, sick.body.database, sick.body.events], ['degraded', 'connected', 'reconnecting']);
+    await server.query(`alter database "${dbName}" allow_connections true`);
+    let back = await health();
+    for (const deadline = Date.now() + 15_000; back.status !== 200 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 100));
+      back = await health();
+    }
+    assert.is(back.status, 200);
+    assert.is(back.body.events, 'listening');
+  } finally {
+    await server.query(`alter database "${dbName}" allow_connections true`);
+    await a.close();
+  }
+});
+
 view.run();
