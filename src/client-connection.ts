@@ -13,6 +13,7 @@ import type { Logger } from './logger.js';
 import type { TrackerMetrics } from './metrics.js';
 import { buildMetadata, remoteAddress } from './metadata.js';
 import type { RecordWriter } from './record-writer.js';
+import type { RequestTarget } from './http-util.js';
 import { isoTime } from './iso-time.js';
 import { closeSlowConsumer } from './slow-consumer.js';
 import { uuidV7 } from './uuid-v7.js';
@@ -31,7 +32,7 @@ export interface ClientContext {
 const MAX_CONTROL_MESSAGE_BYTES = 128;
 const PONG = JSON.stringify({ type: 'pong' });
 
-export function openClientConnection(ctx: ClientContext, socket: ClosingWebSocket, req: IncomingMessage, url: URL): LiveConnection {
+export function openClientConnection(ctx: ClientContext, socket: ClosingWebSocket, req: IncomingMessage, url: RequestTarget): LiveConnection {
   const now = Date.now();
   const iso = isoTime(now);
   const conn: LiveConnection = {

@@ -9,7 +9,7 @@ import { bearerToken, tokensEqual } from './auth.js';
 import { Paths } from './constants.js';
 import type { TrackerContext } from './context.js';
 import { serveDashboard } from './dashboard-files.js';
-import { parseTarget, sendError, sendJson, sendJsonText } from './http-util.js';
+import { parseTarget, sendError, sendJson, sendJsonText, type RequestTarget } from './http-util.js';
 import { serveHistory, serveHistoryStats, serveMetrics } from './observability-routes.js';
 import { remoteAddress } from './metadata.js';
 import { countActiveUsers, listActiveUsersJson } from './repository.js';
@@ -96,7 +96,7 @@ async function health(ctx: TrackerContext, res: ServerResponse): Promise<void> {
   }
 }
 
-async function activeUsers(ctx: TrackerContext, url: URL, res: ServerResponse): Promise<void> {
+async function activeUsers(ctx: TrackerContext, url: RequestTarget, res: ServerResponse): Promise<void> {
   const limit = intParam(url, 'limit', ACTIVE_USERS_DEFAULT_LIMIT, 1, ACTIVE_USERS_MAX_LIMIT);
   const offset = intParam(url, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
   if (limit === undefined || offset === undefined) {
@@ -118,7 +118,7 @@ async function activeUsers(ctx: TrackerContext, url: URL, res: ServerResponse): 
   }
 }
 
-function intParam(url: URL, name: string, fallback: number, min: number, max: number): number | undefined {
+function intParam(url: RequestTarget, name: string, fallback: number, min: number, max: number): number | undefined {
   const raw = url.searchParams.get(name);
   if (raw === null) return fallback;
   if (!/^\d{1,16}$/.test(raw)) return undefined;

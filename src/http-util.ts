@@ -43,9 +43,35 @@ export function rejectUpgrade(socket: Duplex, status: number, message: string, h
   setTimeout(() => socket.destroy(), 1000).unref();
 }
 
-/** Parse the request target; undefined for anything that is not a path. */
-export function parseTarget(url: string | undefined): URL | undefined {
+/** The parts of a request target the tracker reads. */
+export type RequestTarget = Pick<URL, 'pathname' | 'search' | 'searchParams'>;
+
+/**
+ * A path of these characters only, with no query, is its own WHATWG
+ * pathname: no dot segments, nothing to percent-encode, no backslash.
+ */
+const PLAIN_PATH = /^(?:\/[A-Za-z0-9_~-]+)+\/?$/;
+
+/** A plain path (see PLAIN_PATH) as a RequestTarget, without running the URL parser. */
+class PlainPath implements RequestTarget {
+  readonly search = '';
+  #params: URLSearchParams | undefined;
+
+  constructor(readonly pathname: string) {}
+
+  get searchParams(): URLSearchParams {
+    return (this.#params ??= new URLSearchParams());
+  }
+}
+
+/**
+ * Parse the request target; undefined for anything that is not a path.
+ * Every client's upgrade comes through here, and most are a plain path
+ * such as `/ws`: those skip the URL parser, the rest get its exact rules.
+ */
+export function parseTarget(url: string | undefined): RequestTarget | undefined {
   if (url === undefined || !url.startsWith('/') || url.startsWith('//')) return undefined;
+  if (PLAIN_PATH.test(url)) return new PlainPath(url);
   try {
     return new URL(url, 'http://localhost');
   } catch {

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { MetadataLimits } from './constants.js';
+import type { RequestTarget } from './http-util.js';
 import type { UserMetadata } from './types.js';
 
 const MAX_QUERY_PARAMS = 16;
@@ -21,7 +22,7 @@ export function remoteAddress(req: IncomingMessage): string {
 /** Most clients send no query: they all share this one (frozen; nothing writes to a stored query). */
 const NO_QUERY: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
-export function buildMetadata(req: IncomingMessage, url: URL): UserMetadata {
+export function buildMetadata(req: IncomingMessage, url: RequestTarget): UserMetadata {
   const query: Record<string, string> = url.search === '' ? NO_QUERY : {};
   let params = 0;
   // Reading searchParams builds a URLSearchParams; most clients send no query.

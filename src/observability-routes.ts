@@ -6,7 +6,7 @@ import type { ServerResponse } from 'node:http';
 import { HistoryLimits } from './constants.js';
 import type { TrackerContext } from './context.js';
 import { listSessions, sessionStats, type HistoryCursor } from './history-repository.js';
-import { sendError, sendJson } from './http-util.js';
+import { sendError, sendJson, type RequestTarget } from './http-util.js';
 
 export async function serveMetrics(ctx: TrackerContext, res: ServerResponse): Promise<void> {
   try {
@@ -20,7 +20,7 @@ export async function serveMetrics(ctx: TrackerContext, res: ServerResponse): Pr
 }
 
 /** `?limit=&before=&user=` → `{"sessions":[…],"next":cursor|null}`, newest first. */
-export async function serveHistory(ctx: TrackerContext, url: URL, res: ServerResponse): Promise<void> {
+export async function serveHistory(ctx: TrackerContext, url: RequestTarget, res: ServerResponse): Promise<void> {
   const params = url.searchParams;
   const limitText = params.get('limit');
   const limit = limitText === null ? HistoryLimits.defaultPage : /^\d{1,7}$/.test(limitText) ? Number(limitText) : NaN;

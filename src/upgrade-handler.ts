@@ -10,7 +10,7 @@ import { openClientConnection } from './client-connection.js';
 import type { ClosingWebSocket } from './closing-websocket.js';
 import { Defaults, Paths } from './constants.js';
 import type { TrackerContext } from './context.js';
-import { parseTarget, rejectUpgrade } from './http-util.js';
+import { parseTarget, rejectUpgrade, type RequestTarget } from './http-util.js';
 import { remoteAddress } from './metadata.js';
 
 /** Returns false when the path is not the tracker's, leaving it to the host app. */
@@ -31,7 +31,7 @@ export function handleUpgrade(ctx: TrackerContext, req: IncomingMessage, socket:
   return true;
 }
 
-function admitClient(ctx: TrackerContext, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+function admitClient(ctx: TrackerContext, req: IncomingMessage, socket: Duplex, head: Buffer, url: RequestTarget): void {
   const { allowedOrigins, maxConnections, maxConnectionsPerIp } = ctx.options;
   const ip = remoteAddress(req);
   if (allowedOrigins !== undefined && !allowedOrigins.has(req.headers.origin ?? '')) {
@@ -46,7 +46,7 @@ function admitClient(ctx: TrackerContext, req: IncomingMessage, socket: Duplex, 
   }
 }
 
-function admitAdmin(ctx: TrackerContext, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+function admitAdmin(ctx: TrackerContext, req: IncomingMessage, socket: Duplex, head: Buffer, url: RequestTarget): void {
   const ip = remoteAddress(req);
   if (ctx.throttle.isLocked(ip)) {
     rejectUpgrade(socket, 429, 'too many failed authentications; try later', { 'Retry-After': String(Math.ceil(ctx.options.authCooldownMs / 1000)) });
