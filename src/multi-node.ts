@@ -22,6 +22,7 @@
  * new admins wait. After a listener outage, changes were missed: every
  * admin then gets a fresh snapshot from the reloaded view.
  */
+import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type pg from 'pg';
 import type { AdminChannel, AdminSession } from './admin-channel.js';
@@ -30,7 +31,6 @@ import { CloseCode, CloseReason, RetryBackoff } from './constants.js';
 import type { Database } from './database.js';
 import type { Logger } from './logger.js';
 import { NodeRegistry } from './node-registry.js';
-import { randomUUID } from 'node:crypto';
 import { PgListener, PgSnapshot, publishBarrier, publishChange, publishKick, type RemoteChange } from './pg-events.js';
 import type { CommittedChange, RowStore } from './record-writer.js';
 import { getUserBySessionId, listActiveUsers, listSessionIdsOfNode } from './repository.js';
