@@ -21,7 +21,7 @@
  * before the snapshot: it is in the rows. Every admin's snapshot comes
  * from this view, so what the view skips, no admin lacks.
  */
-import { CommittedView, type Page, type SnapshotUser } from './committed-view.js';
+import { CommittedView, type SnapshotUser } from './committed-view.js';
 import type { CommittedChange } from './record-writer.js';
 import type { User } from './types.js';
 
@@ -96,13 +96,8 @@ export class ClusterView {
     return true;
   }
 
-  /** Rows in the view; 0 while not ready. */
-  get size(): number {
-    return this.ready ? this.#rows!.size : 0;
-  }
-
   /** The rows newest connection first (see CommittedView.users); empty while not ready. */
-  users(messages?: (sessionId: string) => number | undefined, page?: Page): SnapshotUser[] {
-    return this.ready ? this.#rows!.users(messages, page) : [];
+  users(messages: (sessionId: string) => number | undefined): SnapshotUser[] {
+    return this.ready ? this.#rows!.users(messages) : [];
   }
 }

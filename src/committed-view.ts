@@ -2,11 +2,11 @@
  * What a `users` table holds, kept in memory: the committed rows, with
  * their committed `last_active_at`. On one node these are the rows this
  * tracker committed; with several, cluster-view.ts feeds it every node's
- * changes. On SQLite
- * the tracker is the table's only writer (it clears the rows of earlier
- * runs at start), so this view equals the table; an admin's snapshot is
- * then read here instead of querying and materialising every row: at
- * 10k rows ~12 ms in place of ~45 (bench/micro-snapshot.ts).
+ * changes. On SQLite the tracker is the table's only writer (it clears
+ * the rows of earlier runs at start), so this view equals the table; an
+ * admin's snapshot and GET /active-users are then read here instead of
+ * querying and materialising every row: at 10k rows ~12 ms in place of
+ * ~45 (bench/micro-snapshot.ts).
  *
  * It is updated in the writer's onCommitted, in the same synchronous step
  * as the events of that commit are broadcast, so a snapshot taken at any

@@ -23,10 +23,10 @@ export function remoteAddress(req: IncomingMessage): string {
 const NO_QUERY: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
 export function buildMetadata(req: IncomingMessage, url: RequestTarget): UserMetadata {
-  const query: Record<string, string> = url.search === '' ? NO_QUERY : {};
-  let params = 0;
   // Reading searchParams builds a URLSearchParams; most clients send no query.
   const searchParams = url.search === '' ? undefined : url.searchParams;
+  const query: Record<string, string> = searchParams === undefined ? NO_QUERY : {};
+  let params = 0;
   for (const [key, value] of searchParams ?? []) {
     if (++params > MAX_QUERY_PARAMS) break;
     // Object.create(null) would serialize the same; a plain object with a

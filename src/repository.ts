@@ -53,10 +53,10 @@ export async function createUser(db: Db, user: User, nodeId = ''): Promise<User>
 /** Insert many rows with one multi-row INSERT per chunk, owned by `nodeId`. */
 export async function createUsers(db: Db, users: readonly User[], nodeId = ''): Promise<void> {
   for (const chunk of powerOfTwoChunks(users, WRITE_CHUNK_ROWS)) {
-    // In toRow's key order, which is the compiled statement's (executeReusable checks it).
-    const parameters: unknown[] = [];
-    for (const u of chunk) parameters.push(u.id, nodeId, u.sessionId, u.connectedAt, u.lastActiveAt, JSON.stringify(u.metadata));
-    await executeReusable(db, `insert users ${chunk.length}`, parameters, () => db.insertInto('users').values(chunk.map((u) => toRow(u, nodeId))));
+    const rows = chunk.map((u) => toRow(u, nodeId));
+    const columns = Object.keys(rows[0]!) as (keyof (typeof rows)[number])[];
+    const parameters = rows.flatMap((row) => columns.map((column) => row[column]));
+    await executeReusable(db, `insert users ${columns.join()} ${rows.length}`, parameters, () => db.insertInto('users').values(rows));
   }
 }
 
