@@ -69,11 +69,11 @@ export class AdminChannel {
     if (this.#sockets.has(admin)) this.#audience.add(admin);
   }
 
-  /** Serialize once, send to every subscribed admin (but those in `skip`). */
-  broadcast(message: object, skip?: ReadonlySet<AdminSession>): void {
+  /** Serialize once, send to every subscribed admin. */
+  broadcast(message: object): void {
     if (this.#audience.size === 0) return;
     const data = JSON.stringify(message);
-    for (const admin of this.#audience) if (skip === undefined || !skip.has(admin)) this.send(admin, data);
+    for (const admin of this.#audience) this.send(admin, data);
   }
 
   /**
