@@ -127,11 +127,15 @@ function createListeners(ctx: ClientContext): ClientListeners {
   };
 }
 
-/** Send the welcome once the row exists (or the writer has given up for now). */
+/**
+ * Send the welcome once the row exists (or the writer has given up for
+ * now), together with the held 101 response.
+ */
 export function sendWelcome(conn: LiveConnection): void {
   if (conn.welcomed) return;
   conn.welcomed = true;
   conn.socket.send(JSON.stringify({ type: 'welcome', id: conn.user.id, sessionId: conn.user.sessionId }));
+  conn.socket.releaseHandshake();
 }
 
 /**

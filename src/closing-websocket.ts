@@ -14,6 +14,7 @@
  * 'close' event stays the fallback for everything else (a dropped peer, a
  * terminate()), and forgetting is idempotent, so either order is safe.
  */
+import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { RecordedCloseCode } from './constants.js';
 import type { LiveConnection } from './live-set.js';
@@ -29,8 +30,32 @@ export class ClosingWebSocket extends WebSocket {
    * tracker (client-connection.ts): one field here instead of closures.
    */
   connection: LiveConnection | undefined = undefined;
+  /** The raw socket while its handshake is held (holdHandshake). */
+  #held: Duplex | undefined = undefined;
+
+  /**
+   * The tracker corks a client's raw socket before ws writes the 101
+   * response (upgrade-handler.ts), and names it here, so that the 101 and
+   * the welcome, sent once the row is committed, leave in one write: on
+   * loopback or a LAN one TCP segment, where they were two to send,
+   * receive and acknowledge. The client's `open` then also means its row
+   * exists.
+   */
+  holdHandshake(raw: Duplex): void {
+    this.#held = raw;
+  }
+
+  /** Send what the hold kept back (the 101, the welcome). Idempotent. */
+  releaseHandshake(): void {
+    const raw = this.#held;
+    if (raw === undefined) return;
+    this.#held = undefined;
+    raw.uncork();
+  }
 
   override close(code?: number, data?: string | Buffer): void {
+    // A close frame must never wait behind a held handshake.
+    this.releaseHandshake();
     const onClosing = this.onClosing;
     if (onClosing !== undefined && this.readyState === WebSocket.OPEN) {
       this.onClosing = undefined;

@@ -23,6 +23,10 @@ function beat(ctx: TrackerContext): void {
       continue;
     }
     conn.alive = false;
+    // A row still not committed after a whole interval (a database that
+    // neither answers nor fails) no longer holds up the handshake: the
+    // client gets its 101 and this ping now, its welcome later.
+    conn.socket.releaseHandshake();
     conn.socket.ping();
   }
   for (const admin of ctx.admins.sockets()) admin.socket.ping();

@@ -2,12 +2,12 @@
  * The live connection map: the truth about who is connected to this
  * tracker. The `users` table is its record. Every operation is O(1).
  */
-import type { WebSocket } from 'ws';
+import type { ClosingWebSocket } from './closing-websocket.js';
 import type { User } from './types.js';
 
 export interface LiveConnection {
   readonly user: User;
-  readonly socket: WebSocket;
+  readonly socket: ClosingWebSocket;
   readonly ip: string;
   /** `user.connectedAt` in milliseconds since the epoch. */
   readonly connectedMs: number;

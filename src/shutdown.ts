@@ -36,7 +36,7 @@ export async function shutdownTracker(parts: ShutdownParts): Promise<void> {
   const timersStopped = parts.stopTimers();
 
   logger.info('shutdown: closing sockets with 1001');
-  const sockets = [...live.values()].map((c) => c.socket).concat([...admins.sockets()].map((a) => a.socket));
+  const sockets: WebSocket[] = [...live.values()].map((c) => c.socket as WebSocket).concat([...admins.sockets()].map((a) => a.socket));
   const closed = Promise.all(sockets.map(closeEvent));
   for (const socket of sockets) socket.close(CloseCode.GOING_AWAY, CloseReason.SHUTDOWN);
 

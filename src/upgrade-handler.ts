@@ -41,8 +41,13 @@ function admitClient(ctx: TrackerContext, req: IncomingMessage, socket: Duplex, 
   } else if (ctx.live.countForIp(ip) >= maxConnectionsPerIp) {
     rejectUpgrade(socket, 429, 'too many connections from this address');
   } else {
+    // The 101 waits in Node's buffer for the welcome (ClosingWebSocket.holdHandshake).
+    socket.cork();
     // The server's WebSocket class is ClosingWebSocket (tracker.ts).
-    ctx.wss.handleUpgrade(req, socket, head, (ws) => openClientConnection(ctx, ws as ClosingWebSocket, req, url));
+    ctx.wss.handleUpgrade(req, socket, head, (ws) => {
+      (ws as ClosingWebSocket).holdHandshake(socket);
+      openClientConnection(ctx, ws as ClosingWebSocket, req, url);
+    });
   }
 }
 

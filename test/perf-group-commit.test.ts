@@ -8,7 +8,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { WebSocket } from 'ws';
+import type { ClosingWebSocket } from '../src/closing-websocket.js';
 import { openSqlite } from '../src/database.js';
 import { LiveSet, type LiveConnection } from '../src/live-set.js';
 import { silentLogger } from '../src/logger.js';
@@ -46,7 +46,7 @@ function fakeConnection(n: number): LiveConnection {
   const at = new Date(now).toISOString();
   return {
     user: { id: `id-${n}`, sessionId: `s-${n}`, connectedAt: at, lastActiveAt: at, metadata: { remoteAddress: '127.0.0.1', userAgent: '', origin: '', path: '/ws', query: {} } },
-    socket: undefined as unknown as WebSocket,
+    socket: undefined as unknown as ClosingWebSocket,
     ip: '127.0.0.1',
     connectedMs: now,
     protocolErrorCode: undefined,
