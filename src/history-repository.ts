@@ -4,7 +4,7 @@
  * keyed on (disconnected_at, id), never on an offset, so rows that arrive
  * while someone pages through never shift or repeat what they see.
  */
-import { sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { ConnectionHistory, DB } from '../db/types.js';
 import { CloseReason, RecordedCloseCode } from './constants.js';
 import { isoText } from './repository.js';
@@ -50,21 +50,21 @@ const BATCH_ROWS = 500;
 /** Largest power-of-two INSERT chunk (12 parameters per row). */
 const INSERT_CHUNK_ROWS = 512;
 
-function toRow(record: SessionRecord) {
-  return {
-    id: record.id,
-    session_id: record.sessionId,
-    user_label: record.user,
-    remote_address: record.remoteAddress,
-    user_agent: record.userAgent,
-    connected_at: record.connectedAt,
-    disconnected_at: record.disconnectedAt,
-    duration_ms: record.durationMs,
-    close_code: record.closeCode,
-    close_reason: record.closeReason,
-    messages: record.messages,
-    bytes_in: record.bytesIn,
-  };
+/** The columns of a history row, in the order pushHistoryRow gives their values. */
+const HISTORY_COLUMNS = [
+  'id', 'session_id', 'user_label', 'remote_address', 'user_agent', 'connected_at',
+  'disconnected_at', 'duration_ms', 'close_code', 'close_reason', 'messages', 'bytes_in',
+] as const;
+
+/** Append a record's row values, in HISTORY_COLUMNS order, to `values` (no row object per record). */
+function pushHistoryRow(values: unknown[], r: SessionRecord): void {
+  values.push(r.id, r.sessionId, r.user, r.remoteAddress, r.userAgent, r.connectedAt, r.disconnectedAt, r.durationMs, r.closeCode, r.closeReason, r.messages, r.bytesIn);
+}
+
+function toRow(record: SessionRecord): Insertable<ConnectionHistory> {
+  const values: unknown[] = [];
+  pushHistoryRow(values, record);
+  return Object.fromEntries(HISTORY_COLUMNS.map((column, i) => [column, values[i]])) as unknown as Insertable<ConnectionHistory>;
 }
 
 function toRecord(row: Selectable<ConnectionHistory>): SessionRecord {
@@ -94,11 +94,10 @@ export async function insertSessions(db: Db, records: readonly SessionRecord[]):
   // Compiled once per chunk size and re-run (see reusable-queries.ts): this
   // runs with every disconnect batch.
   for (const chunk of powerOfTwoChunks(records, INSERT_CHUNK_ROWS)) {
-    const rows = chunk.map(toRow);
-    const columns = Object.keys(rows[0]!) as (keyof (typeof rows)[number])[];
-    const parameters = rows.flatMap((row) => columns.map((column) => row[column]));
-    await executeReusable(db, `insert connection_history ${columns.join()} ${rows.length}`, parameters, () =>
-      db.insertInto('connection_history').values(rows).onConflict((oc) => oc.column('id').doNothing()),
+    const parameters: unknown[] = [];
+    for (const record of chunk) pushHistoryRow(parameters, record);
+    await executeReusable(db, `insert connection_history ${chunk.length}`, parameters, () =>
+      db.insertInto('connection_history').values(chunk.map(toRow)).onConflict((oc) => oc.column('id').doNothing()),
     );
   }
 }

@@ -3,7 +3,7 @@
  * Everything here is dialect-neutral Kysely, so SQLite and PostgreSQL share
  * one copy. Values only ever reach SQL as bound parameters.
  */
-import { PostgresAdapter, sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { CompiledQuery, PostgresAdapter, sql, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { DB, Users } from '../db/types.js';
 import { executeReusable, powerOfTwoChunks } from './reusable-queries.js';
 import type { Touch, User, UserMetadata } from './types.js';
@@ -33,16 +33,23 @@ function userFields(row: Selectable<Users>) {
   return { id: row.id, sessionId: row.session_id, connectedAt: isoText(row.connected_at), lastActiveAt: isoText(row.last_active_at) };
 }
 
-/** `nodeId` names the tracker node that owns the row ('' when there is only one). */
-function toRow(user: User, nodeId = '') {
-  return {
-    id: user.id,
-    node_id: nodeId,
-    session_id: user.sessionId,
-    connected_at: user.connectedAt,
-    last_active_at: user.lastActiveAt,
-    metadata: JSON.stringify(user.metadata),
-  };
+/** The columns of a `users` row, in the order pushUserRow gives their values. */
+const USER_COLUMNS = ['id', 'node_id', 'session_id', 'connected_at', 'last_active_at', 'metadata'] as const;
+
+/**
+ * Append a user's row values, in USER_COLUMNS order, to `values`: the
+ * bound parameters of an insert, built without a row object per user.
+ * `nodeId` names the tracker node that owns the row ('' when there is
+ * only one).
+ */
+function pushUserRow(values: unknown[], user: User, nodeId: string): void {
+  values.push(user.id, nodeId, user.sessionId, user.connectedAt, user.lastActiveAt, JSON.stringify(user.metadata));
+}
+
+function toRow(user: User, nodeId = ''): Insertable<Users> {
+  const values: unknown[] = [];
+  pushUserRow(values, user, nodeId);
+  return Object.fromEntries(USER_COLUMNS.map((column, i) => [column, values[i]])) as unknown as Insertable<Users>;
 }
 
 export async function createUser(db: Db, user: User, nodeId = ''): Promise<User> {
@@ -50,13 +57,16 @@ export async function createUser(db: Db, user: User, nodeId = ''): Promise<User>
   return user;
 }
 
-/** Insert many rows with one multi-row INSERT per chunk, owned by `nodeId`. */
+/**
+ * Insert many rows with one multi-row INSERT per chunk, owned by `nodeId`.
+ * The row objects Kysely needs are built only when a chunk size is first
+ * compiled; every later batch only gathers its parameters.
+ */
 export async function createUsers(db: Db, users: readonly User[], nodeId = ''): Promise<void> {
   for (const chunk of powerOfTwoChunks(users, WRITE_CHUNK_ROWS)) {
-    const rows = chunk.map((u) => toRow(u, nodeId));
-    const columns = Object.keys(rows[0]!) as (keyof (typeof rows)[number])[];
-    const parameters = rows.flatMap((row) => columns.map((column) => row[column]));
-    await executeReusable(db, `insert users ${columns.join()} ${rows.length}`, parameters, () => db.insertInto('users').values(rows));
+    const parameters: unknown[] = [];
+    for (const user of chunk) pushUserRow(parameters, user, nodeId);
+    await executeReusable(db, `insert users ${chunk.length}`, parameters, () => db.insertInto('users').values(chunk.map((u) => toRow(u, nodeId))));
   }
 }
 
@@ -190,26 +200,37 @@ export async function listSessionIds(db: Db): Promise<string[]> {
   return rows.map((r) => r.session_id);
 }
 
+const BEGIN = CompiledQuery.raw('begin');
+const COMMIT = CompiledQuery.raw('commit');
+const ROLLBACK = CompiledQuery.raw('rollback');
+
 /**
- * Run `fn` in a transaction: committed when it resolves, rolled back when
- * it (or the commit) throws, and the original error rethrown.
+ * Run `fn` in a transaction on one connection: committed when it
+ * resolves, rolled back when it (or the commit) throws, and the original
+ * error rethrown.
  *
- * Not `db.transaction().execute()`: SQLite ends the transaction by itself
- * on some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM), so the
- * ROLLBACK that follows fails with "no transaction is active", and Kysely
- * would throw that SQLITE_ERROR in place of the real cause.
+ * BEGIN and COMMIT are run as plain queries on `db.connection()` rather
+ * than through Kysely's transaction builders, which build several objects
+ * and promise hops per transaction: in the writer, which commits up to
+ * 200 times a second, that cost more than SQLite's own work for a 16-row
+ * insert (bench/micro-transaction.ts). Queries still go through Kysely's
+ * executor and its log hook. And a failed ROLLBACK never hides the cause:
+ * SQLite ends the transaction by itself on some errors (SQLITE_FULL,
+ * SQLITE_IOERR, SQLITE_NOMEM), so the ROLLBACK that follows fails with
+ * "no transaction is active".
  */
-export async function withTransaction<T>(db: Db, fn: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
-  const trx = await db.startTransaction().execute();
-  try {
-    const result = await fn(trx);
-    await trx.commit().execute();
-    return result;
-  } catch (error) {
-    // Releases the connection whether or not the ROLLBACK itself succeeds.
-    await trx.rollback().execute().catch(() => {});
-    throw error;
-  }
+export function withTransaction<T>(db: Db, fn: (trx: Db) => Promise<T>): Promise<T> {
+  return db.connection().execute(async (conn) => {
+    await conn.executeQuery(BEGIN);
+    try {
+      const result = await fn(conn);
+      await conn.executeQuery(COMMIT);
+      return result;
+    } catch (error) {
+      await conn.executeQuery(ROLLBACK).catch(() => {});
+      throw error;
+    }
+  });
 }
 
 function isPostgres(db: Db): boolean {

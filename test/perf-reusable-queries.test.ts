@@ -153,4 +153,35 @@ reuse('a key whose parameters do not match is never reused', async () => {
   assert.equal((await lookup(batch[1]!.sessionId)).rows, [{ session_id: batch[1]!.sessionId }]);
 });
 
+reuse('each hot-path shape is compiled once: later batches of the same size compile nothing', async () => {
+  // A plugin sees every query Kysely compiles; a reused one is not compiled again.
+  let compiles = 0;
+  const counted = db.withPlugin({
+    transformQuery: ({ node }) => {
+      compiles++;
+      return node;
+    },
+    transformResult: async ({ result }) => result,
+  });
+  const history = (batch: User[]): SessionRecord[] =>
+    batch.map((u) => ({
+      id: u.id, sessionId: u.sessionId, user: null, remoteAddress: '127.0.0.1', userAgent: '', connectedAt: u.connectedAt,
+      disconnectedAt: u.lastActiveAt, durationMs: 0, closeCode: 1000, closeReason: '', messages: 0, bytesIn: 0,
+    }));
+  const round = async (label: string) => {
+    const batch = users(16, label);
+    await createUsers(counted, batch, 'node-a');
+    await touchUsers(counted, batch.map((u) => ({ sessionId: u.sessionId, lastActiveAt: u.connectedAt })));
+    await deleteUsers(counted, batch.map((u) => u.sessionId));
+    await insertSessions(counted, history(batch));
+  };
+  await round('first');
+  assert.ok(compiles >= 4, `the first round compiles its shapes (${compiles})`);
+  compiles = 0;
+  await round('second');
+  await round('third');
+  assert.is(compiles, 0, 'later rounds reuse every compiled shape');
+  assert.is((await listSessions(db, { limit: 100 })).length, 48);
+});
+
 reuse.run();
