@@ -307,6 +307,11 @@ serve({
   snapshots,
   activeUsers,
   held: () => ({ held: held.length }),
+  /** CPU time this process has used so far (user + system, µs). */
+  cpuMicros() {
+    const usage = process.cpuUsage();
+    return usage.user + usage.system;
+  },
   stop() {
     terminateAll();
     setTimeout(() => process.exit(0), 50);

@@ -39,7 +39,9 @@ const HELP = `Usage: npm run bench -- [options]
   --profile-all       the same for every server and load process
   --profile-window    connect, round trips, disconnect: profile only the timed window, in
                       both servers (bench/results/profiles/<scenario>-<server>-window-*.cpuprofile);
-                      compare them with node dist/bench/profile-summary.js --diff TRACKER BARE`;
+                      compare them with node dist/bench/profile-summary.js --diff TRACKER BARE
+  --mark-windows      print each timed window's server and load pids and CLOCK_MONOTONIC bounds
+                      to stderr, for perf-attribution.js (see docs/performance.md)`;
 
 interface Flags {
   config: BenchConfig;
@@ -49,17 +51,23 @@ interface Flags {
   skip: Set<string>;
   profile: 'tracker' | 'all' | undefined;
   profileWindow: boolean;
+  markWindows: boolean;
 }
 
 function parseFlags(argv: string[]): Flags {
   const values = new Map<string, string>();
   let profile: Flags['profile'];
   let profileWindow = false;
+  let markWindows = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--help' || arg === '-h') {
       console.log(HELP);
       process.exit(0);
+    }
+    if (arg === '--mark-windows') {
+      markWindows = true;
+      continue;
     }
     if (arg === '--profile-window') {
       profileWindow = true;
@@ -109,7 +117,7 @@ function parseFlags(argv: string[]): Flags {
   const pg = [...(list('pg') ?? PG_SCENARIOS)];
   const multiNode = { nodes: int('mn-nodes', 4), perNode: int('mn-per-node', 15_000) };
   if (values.size > 0) throw new Error(`unknown option --${[...values.keys()][0]}; see --help`);
-  return { config, only, skip, profile, profileWindow, pg, multiNode };
+  return { config, only, skip, profile, profileWindow, markWindows, pg, multiNode };
 }
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -150,6 +158,7 @@ async function runRound(scenario: Scenario, kind: ServerKind, flags: Flags, samp
       token: BENCH_TOKEN,
       note: (text) => notes.push(`${scenario.id}: ${text}`),
       windowProfile: flags.profileWindow ? windowProfileFile(scenario.id, kind) : undefined,
+      markWindows: flags.markWindows,
     });
     const limit = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`timed out after ${scenario.timeoutMs(flags.config)} ms`)), scenario.timeoutMs(flags.config));

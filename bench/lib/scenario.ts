@@ -59,6 +59,8 @@ export interface RoundContext {
   note(text: string): void;
   /** Where the server writes its profile of the timed window (`--profile-window`), if wanted. */
   windowProfile: string | undefined;
+  /** Print each timed window's pids and CLOCK_MONOTONIC bounds to stderr (`--mark-windows`). */
+  markWindows: boolean;
 }
 
 export interface Scenario {
@@ -110,13 +112,24 @@ export async function warmUp(ctx: RoundContext, n: number = ctx.config.warmup): 
  * returns and the server's CPU time over it (µs, all threads), and with
  * `--profile-window` has the server profile exactly that window.
  */
-export async function timedWindow<T>(ctx: RoundContext, work: () => Promise<T>): Promise<{ result: T; cpuMicros: number }> {
+export async function timedWindow<T>(ctx: RoundContext, work: () => Promise<T>): Promise<{ result: T; cpuMicros: number; loadCpuMicros: number }> {
   if (ctx.windowProfile !== undefined) await ctx.server.call('profileStart');
   const before: number = await ctx.server.call('cpuMicros');
+  const loadBefore: number = await ctx.load.call('cpuMicros');
+  const startNs = process.hrtime.bigint();
   const result = await work();
+  const endNs = process.hrtime.bigint();
+  const loadAfter: number = await ctx.load.call('cpuMicros');
   const after: number = await ctx.server.call('cpuMicros');
   if (ctx.windowProfile !== undefined) await ctx.server.call('profileStop', { file: ctx.windowProfile });
-  return { result, cpuMicros: after - before };
+  // CLOCK_MONOTONIC, as `perf record -k CLOCK_MONOTONIC` stamps its samples (bench/perf-attribution.ts).
+  if (ctx.markWindows) console.error(`window ${ctx.kind} server=${ctx.server.process.pid} load=${ctx.load.process.pid} ${startNs} ${endNs}`);
+  return { result, cpuMicros: after - before, loadCpuMicros: loadAfter - loadBefore };
+}
+
+/** The load generator's CPU per operation: what the server's share of the two cores competes with. */
+export function loadCpuMetric(label: string, loadCpuMicros: number, operations: number): Metric {
+  return { name: `load CPU per ${label}`, unit: 'µs', value: loadCpuMicros / operations, better: 'lower' };
 }
 
 /** Tracker only: how many rows each commit carried (events per batch of events). */
