@@ -8,6 +8,7 @@ import { connect, type Socket } from 'node:net';
 import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { TrackerOptions } from '../src/tracker-options.js';
 import { encodeFrame, Opcode } from './helpers/raw-ws.js';
 import { startPostgres, type TestPostgres } from './helpers/postgres.js';
 import { startTracker, type TestTracker } from './helpers/tracker.js';
@@ -85,69 +86,68 @@ function welcomeSessionId(text: string): string {
   return match[1]!;
 }
 
-hold('the 101 waits for the row\'s commit and arrives in one write with the welcome', async () => {
+/**
+ * A tracker on a fresh database with `users` locked, and a raw client whose
+ * upgrade is under way; everything is released and closed afterwards.
+ */
+async function withHeldClient(
+  options: Partial<TrackerOptions>,
+  run: (t: TestTracker, lock: UsersLock, raw: RawClient) => Promise<void>,
+): Promise<void> {
   const url = await server.createDatabase(`hold_${++dbCount}`);
-  const t = await startTracker({ databaseUrl: url, nodeId: 'hold-a' });
+  const t = await startTracker({ databaseUrl: url, nodeId: `hold-${dbCount}`, ...options });
   const lock = await lockUsers(url);
   let raw: RawClient | undefined;
   try {
     raw = await openRaw(t);
+    await run(t, lock, raw);
+  } finally {
+    raw?.socket.destroy();
+    await lock.release();
+    await t.close();
+  }
+}
+
+hold('the 101 waits for the row\'s commit and arrives in one write with the welcome', () =>
+  withHeldClient({}, async (t, lock, raw) => {
     await waitFor(() => t.tracker.connections === 1, 5000, 'connection accepted');
     // Its INSERT is waiting for the lock: nothing may reach the client yet.
     await sleep(400);
     assert.is(raw.chunks.length, 0, 'no 101 before the row is committed');
     await lock.release();
-    await waitFor(() => raw!.text().includes('"welcome"'), 5000, 'welcome');
+    await waitFor(() => raw.text().includes('"welcome"'), 5000, 'welcome');
     const first = raw.chunks[0]!.toString('latin1');
     assert.ok(first.startsWith('HTTP/1.1 101 Switching Protocols\r\n'), first);
     assert.ok(first.includes('"type":"welcome"'), 'the 101 and the welcome leave together');
     const rows = await t.tracker.db.selectFrom('users').select('session_id').execute();
     assert.equal(rows.map((r) => r.session_id), [welcomeSessionId(first)], 'the row exists when the client is open');
-  } finally {
-    raw?.socket.destroy();
-    await lock.release();
-    await t.close();
-  }
-});
+  }),
+);
 
-hold('a row still uncommitted at a heartbeat round no longer holds the 101; the welcome follows the commit', async () => {
-  const url = await server.createDatabase(`hold_${++dbCount}`);
-  const t = await startTracker({ databaseUrl: url, nodeId: 'hold-b', heartbeatMs: 300 });
-  const lock = await lockUsers(url);
-  let raw: RawClient | undefined;
-  try {
-    raw = await openRaw(t);
+hold('a row still uncommitted at a heartbeat round no longer holds the 101; the welcome follows the commit', () =>
+  withHeldClient({ heartbeatMs: 300 }, async (t, lock, raw) => {
     // Answer pings, so the next round does not take this client for dead.
     raw.socket.on('data', (chunk: Buffer) => {
-      if (chunk.includes(Buffer.from([0x80 | Opcode.PING]))) raw!.socket.write(encodeFrame({ opcode: Opcode.PONG }));
+      if (chunk.includes(Buffer.from([0x80 | Opcode.PING]))) raw.socket.write(encodeFrame({ opcode: Opcode.PONG }));
     });
-    await waitFor(() => raw!.text().includes('HTTP/1.1 101'), 5000, '101 released by the heartbeat');
+    await waitFor(() => raw.text().includes('HTTP/1.1 101'), 5000, '101 released by the heartbeat');
     assert.not.ok(raw.text().includes('"welcome"'), 'no welcome before the commit');
     assert.is(await lock.count(), 0, 'row still waiting');
     await lock.release();
-    await waitFor(() => raw!.text().includes('"welcome"'), 5000, 'welcome after the commit');
+    await waitFor(() => raw.text().includes('"welcome"'), 5000, 'welcome after the commit');
     const rows = await t.tracker.db.selectFrom('users').select('session_id').execute();
     assert.equal(rows.map((r) => r.session_id), [welcomeSessionId(raw.text())]);
-  } finally {
-    raw?.socket.destroy();
-    await lock.release();
-    await t.close();
-  }
-});
+  }),
+);
 
-hold('a close never waits behind a held handshake: shutdown sends the 101, then 1001', async () => {
-  const url = await server.createDatabase(`hold_${++dbCount}`);
-  const t = await startTracker({ databaseUrl: url, nodeId: 'hold-c', shutdownTimeoutMs: 3000 });
-  const lock = await lockUsers(url);
-  let raw: RawClient | undefined;
-  try {
-    raw = await openRaw(t);
+hold('a close never waits behind a held handshake: shutdown sends the 101, then 1001', () =>
+  withHeldClient({ shutdownTimeoutMs: 3000 }, async (t, lock, raw) => {
     await waitFor(() => t.tracker.connections === 1, 5000, 'connection accepted');
     assert.is(raw.chunks.length, 0, 'held');
     const closing = t.close();
     // The close frame after the response head: FIN + opcode 8, a 1-byte length, then the code.
     const closeFrameAt = () => {
-      const received = Buffer.concat(raw!.chunks);
+      const received = Buffer.concat(raw.chunks);
       const head = received.indexOf('\r\n\r\n');
       return head === -1 ? -1 : received.indexOf(Buffer.from([0x80 | Opcode.CLOSE]), head);
     };
@@ -156,11 +156,7 @@ hold('a close never waits behind a held handshake: shutdown sends the 101, then 
     assert.is(Buffer.concat(raw.chunks).readUInt16BE(closeFrameAt() + 2), 1001);
     await lock.release();
     await closing;
-  } finally {
-    raw?.socket.destroy();
-    await lock.release();
-    await t.close();
-  }
-});
+  }),
+);
 
 hold.run();
