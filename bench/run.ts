@@ -18,10 +18,11 @@ import { startPostgres } from '../test/helpers/postgres.js';
 const PG_SCENARIOS = ['connect', 'disconnect', 'fanout', 'snapshot'];
 
 const HELP = `Usage: npm run bench -- [options]
-  --rounds N          rounds per scenario (default 3; the ceiling runs once)
-  --n N               connections in the connect and disconnect storms (default 2000)
+  --rounds N          rounds per scenario (default 5; the ceiling runs once)
+  --n N               connections in the connect and disconnect storms (default 6000)
   --warmup N          connects and closes served before the timed window of the connect,
-                      round-trip and disconnect scenarios, by both servers (default 2000; 0: none)
+                      round-trip and disconnect scenarios, by both servers, 2000 at a time
+                      (default 12000; 0: none)
   --concurrency N     connects in flight (default 100)
   --rt-n N, --rt-m M  round-trip scenario: N connections × M ping/pong each (default 500 × 40)
   --hold N            connections held for idle hold, fan-out, snapshot (default 10000)
@@ -98,9 +99,9 @@ function parseFlags(argv: string[]): Flags {
   };
   const sources = int('sources', 8);
   const config: BenchConfig = {
-    rounds: int('rounds', 3),
-    n: int('n', 2000),
-    warmup: int('warmup', 2000, 0),
+    rounds: int('rounds', 5),
+    n: int('n', 6000),
+    warmup: int('warmup', 12_000, 0),
     concurrency: int('concurrency', 100),
     rtN: int('rt-n', 500),
     rtM: int('rt-m', 40),
@@ -197,7 +198,7 @@ function status(metric: Metric, tracker: number, ratio: number): string {
 }
 
 function printTable(samples: Samples, ran: Scenario[], flags: Flags, notes: string[], extra: string[][]): void {
-  const rows: string[][] = [['scenario', 'metric', 'tracker', 'bare ws', 'tracker/bare', 'target', 'status']];
+  const rows: string[][] = [['scenario', 'metric', 'tracker', 'bare ws', 'tracker/bare', 'ratio range', 'target', 'status']];
   // tracker and bare ws: medians over the rounds; tracker/bare: median of the per-round ratios.
   for (const scenario of ran) {
     for (const [key, { metric, values }] of samples) {
@@ -207,13 +208,16 @@ function printTable(samples: Samples, ran: Scenario[], flags: Flags, notes: stri
       // Rounds run in pairs close in time, so the ratio is the median of the
       // per-round ratios: a slow spell on the shared machine then hits both sides.
       const paired = values.tracker.length === values.bare.length;
-      const ratio = paired ? median(values.tracker.map((v, i) => v / values.bare[i]!)) : t / b;
+      const ratios = paired ? values.tracker.map((v, i) => v / values.bare[i]!) : [t / b];
+      const ratio = median(ratios);
       rows.push([
         scenario.title,
         `${metric.name} (${metric.unit})`,
         fmt(t),
         values.bare.length ? fmt(b) : '—',
         values.bare.length ? ratio.toFixed(2) : '—',
+        // How far the rounds disagree: the noise a single ratio carries.
+        values.bare.length && ratios.length > 1 ? `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}` : '—',
         metric.target?.label ?? '',
         status(metric, t, ratio),
       ]);
@@ -227,7 +231,7 @@ function printTable(samples: Samples, ran: Scenario[], flags: Flags, notes: stri
   console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
   for (const r of rows.slice(1)) console.log(line(r));
   console.log('');
-  console.log('tracker, bare ws: medians over the rounds; tracker/bare: median of the per-round ratios.');
+  console.log('tracker, bare ws: medians over the rounds; tracker/bare: median of the per-round ratios; ratio range: their lowest and highest.');
   console.log('Sizes:');
   for (const scenario of ran) {
     const rounds = scenario.rounds?.(flags.config) ?? flags.config.rounds;
@@ -248,7 +252,7 @@ async function dashboardRows(notes: string[]): Promise<string[][]> {
     const result = await mod.runDashboardBench();
     const rows: string[][] = [];
     const add = (name: string, value: unknown) =>
-      rows.push(['dashboard', name, typeof value === 'number' ? fmt(value) : String(value), '—', '—', '', '']);
+      rows.push(['dashboard', name, typeof value === 'number' ? fmt(value) : String(value), '—', '—', '—', '', '']);
     // The figures that say how the page copes; the module's own output has the rest.
     const shown = ['connections', 'frameP50Ms', 'frameP99Ms', 'frameMaxMs', 'longTasks', 'filterMs'];
     if (typeof result === 'number') add('frame time (ms)', result);
@@ -287,7 +291,7 @@ async function multiNodeRows(flags: Flags, notes: string[]): Promise<string[][]>
   try {
     const mod = await import(here('./multi-node.js').replace(/^/, 'file://'));
     const r = await mod.runMultiNodeBench({ nodes, perNode, probes: 40, timeoutMs: 600_000, log: (line: string) => console.log(`  ${line}`) });
-    const row = (name: string, value: number) => ['multi-node', name, fmt(value), '—', '—', '', ''];
+    const row = (name: string, value: number) => ['multi-node', name, fmt(value), '—', '—', '—', '', ''];
     return [
       row('connections held (conns)', r.connections),
       row('admin snapshot (ms)', r.snapshotMs),

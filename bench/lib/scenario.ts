@@ -98,12 +98,16 @@ export async function connectAll(ctx: RoundContext, n: number): Promise<{ ms: nu
  * functions and prepared its statements, and a fresh one spends its first
  * second doing that on V8's background threads.
  */
+/** Connections held at once during a warm-up: far inside the file-descriptor limit. */
+const WARMUP_BATCH = 2000;
+
 export async function warmUp(ctx: RoundContext, n: number = ctx.config.warmup): Promise<void> {
-  if (n <= 0) return;
-  await connectAll(ctx, n);
-  await ctx.server.call('armDrain');
-  await ctx.load.call('closeAll');
-  await ctx.server.call('waitDrain');
+  for (let left = n; left > 0; left -= WARMUP_BATCH) {
+    await connectAll(ctx, Math.min(left, WARMUP_BATCH));
+    await ctx.server.call('armDrain');
+    await ctx.load.call('closeAll');
+    await ctx.server.call('waitDrain');
+  }
   if (ctx.kind === 'tracker') await ctx.server.call('batches'); // reset the per-commit counters
 }
 
