@@ -22,7 +22,7 @@
  * from this view, so what the view skips, no admin lacks.
  */
 import { CommittedView, type SnapshotUser } from './committed-view.js';
-import type { CommittedChange } from './record-writer.js';
+import type { CommittedChange } from './batch-write.js';
 import type { User } from './types.js';
 
 /** Whether a transaction had committed when a snapshot was taken (PgSnapshot). */

@@ -12,7 +12,7 @@
  * as the events of that commit are broadcast, so a snapshot taken at any
  * moment holds exactly the commits whose events went out before it.
  */
-import type { CommittedChange } from './record-writer.js';
+import type { CommittedChange } from './batch-write.js';
 import type { User } from './types.js';
 
 /** A user row plus, while it is live here, its message count. */

@@ -27,12 +27,14 @@ import { sql } from 'kysely';
 import type pg from 'pg';
 import type { AdminChannel, AdminSession } from './admin-channel.js';
 import { ClusterView } from './cluster-view.js';
-import { CloseCode, CloseReason, RetryBackoff } from './constants.js';
+import { CloseCode, CloseReason, MultiNode, RetryBackoff } from './constants.js';
 import type { Database } from './database.js';
 import type { Logger } from './logger.js';
 import { NodeRegistry } from './node-registry.js';
-import { PgListener, PgSnapshot, publishBarrier, publishChange, publishKick, type RemoteChange } from './pg-events.js';
-import type { CommittedChange, RowStore } from './record-writer.js';
+import { encodeChange, PgListener, PgSnapshot, publishBarrier, publishChange, publishKick, type RemoteChange } from './pg-events.js';
+import { writeBatchInStatements } from './batch-write.js';
+import { writeBatchInOneStatement } from './postgres-batch.js';
+import type { RowStore } from './record-writer.js';
 import { getUserBySessionId, listActiveUsers, listSessionIdsOfNode } from './repository.js';
 import type { User } from './types.js';
 
@@ -243,14 +245,18 @@ export class MultiNodeHub {
 }
 
 /**
- * The writer's view of storage for node `nodeId`: only its own rows, and
- * (with several nodes) a NOTIFY of every change inside its transaction.
+ * The writer's view of storage for node `nodeId`: only its own rows. On
+ * PostgreSQL each batch is written as one statement (postgres-batch.ts),
+ * and with several nodes that statement also NOTIFYs the change.
  */
-export function nodeStore(nodeId: string, multiNode: boolean): RowStore {
+export function nodeStore(nodeId: string, options: { postgres: boolean; multiNode: boolean }): RowStore {
+  const listOwnSessionIds = (db: Database) => listSessionIdsOfNode(db, nodeId);
+  if (!options.postgres) return { listOwnSessionIds, writeBatch: (db, batch) => writeBatchInStatements(db, batch, nodeId) };
   return {
-    nodeId,
-    listOwnSessionIds: (db) => listSessionIdsOfNode(db, nodeId),
-    ...(multiNode ? { publish: (trx: Database, change: CommittedChange) => publishChange(trx, change, nodeId) } : {}),
+    listOwnSessionIds,
+    singleStatement: true,
+    writeBatch: (db, batch) =>
+      writeBatchInOneStatement(db, batch, nodeId, MultiNode.channel, options.multiNode ? encodeChange(batch, nodeId) : []),
   };
 }
 

@@ -18,7 +18,7 @@
  * again, so the owner can send admins a fresh snapshot for what was missed.
  */
 import pg from 'pg';
-import type { CommittedChange } from './record-writer.js';
+import type { CommittedChange } from './batch-write.js';
 import type { Database } from './database.js';
 import { MultiNode, RetryBackoff } from './constants.js';
 import type { Logger } from './logger.js';

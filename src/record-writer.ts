@@ -21,31 +21,27 @@
 import type { LiveConnection, LiveSet } from './live-set.js';
 import type { Logger } from './logger.js';
 import type { Database } from './database.js';
+import { writeBatchInStatements, type CommittedChange, type WriteBatch } from './batch-write.js';
 import { HistoryLimits, RetryBackoff, WriteBatching } from './constants.js';
 import { PendingSessions, toSessionRecord, UNKNOWN_END, type ConnectionEnd } from './connection-end.js';
-import { insertSessions } from './history-repository.js';
 import { isoTime } from './iso-time.js';
 import { SerialQueue } from './serial-queue.js';
-import { createUsers, deleteUsers, listSessionIds, touchUsers, withTransaction } from './repository.js';
+import { listSessionIds, withTransaction } from './repository.js';
 import type { Touch, User } from './types.js';
 
-export interface CommittedChange {
-  connected: User[];
-  activity: Touch[];
-  disconnected: string[];
-}
-
-/** The narrow view of storage the writer needs; swapped for multi-node scoping. */
+/** The narrow view of storage the writer needs; swapped for PostgreSQL and multi-node scoping. */
 export interface RowStore {
   /** Session ids of the rows this tracker owns. */
   listOwnSessionIds(db: Database): Promise<string[]>;
-  /** Written as `node_id` on every row this tracker inserts. */
-  readonly nodeId?: string;
   /**
-   * Runs inside each write transaction, after its writes. Multi-node uses
-   * it to NOTIFY the change, so other nodes learn of it in commit order.
+   * Write one batch. The writer calls it inside a transaction of its own,
+   * unless `singleStatement` says the write is one statement, atomic by
+   * itself (PostgreSQL, where each statement costs a round trip). With
+   * several nodes it also NOTIFYs the change, so that other nodes learn of
+   * it in commit order.
    */
-  publish?(trx: Database, change: CommittedChange): Promise<void>;
+  writeBatch(db: Database, batch: WriteBatch): Promise<void>;
+  readonly singleStatement?: boolean;
 }
 
 export interface RecordWriterOptions {
@@ -64,7 +60,10 @@ export interface RecordWriterOptions {
   metrics?: { observeTouchFlush(seconds: number): void };
 }
 
-const defaultStore: RowStore = { listOwnSessionIds: (db) => listSessionIds(db) };
+const defaultStore: RowStore = {
+  listOwnSessionIds: (db) => listSessionIds(db),
+  writeBatch: (db, batch) => writeBatchInStatements(db, batch),
+};
 
 export class RecordWriter {
   readonly #options: RecordWriterOptions;
@@ -204,14 +203,11 @@ export class RecordWriter {
     if (users.length === 0 && disconnected.length === 0 && activity.length === 0 && ended.length === 0) return;
 
     const startedAt = performance.now();
+    const { db, store } = this.#options;
+    const batch: WriteBatch = { connected: users, activity, disconnected, ended };
     try {
-      await withTransaction(this.#options.db, async (trx) => {
-        if (users.length > 0) await createUsers(trx, users, this.#options.store!.nodeId);
-        if (activity.length > 0) await touchUsers(trx, activity);
-        if (disconnected.length > 0) await deleteUsers(trx, disconnected);
-        await this.#options.store!.publish?.(trx, { connected: users, activity, disconnected });
-        if (ended.length > 0) await insertSessions(trx, ended);
-      });
+      if (store!.singleStatement) await store!.writeBatch(db, batch);
+      else await withTransaction(db, (trx) => store!.writeBatch(trx, batch));
     } catch (error) {
       for (const record of ended) this.#ended.add(record);
       for (const conn of touched) this.touch(conn);
@@ -292,11 +288,7 @@ export class RecordWriter {
         // Whatever is left in `stored` had no live connection at the snapshot.
         const disconnected = [...stored];
         const activity = touched.filter((c) => live.has(c.user.sessionId)).map(toTouch);
-        if (connected.length > 0) await createUsers(trx, connected, store!.nodeId);
-        if (activity.length > 0) await touchUsers(trx, activity);
-        if (disconnected.length > 0) await deleteUsers(trx, disconnected);
-        await store!.publish?.(trx, { connected, activity, disconnected });
-        if (ended.length > 0) await insertSessions(trx, ended);
+        await store!.writeBatch(trx, { connected, activity, disconnected, ended });
         return { connected, activity, disconnected };
       });
     } catch (error) {

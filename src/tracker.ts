@@ -24,9 +24,10 @@ import { LiveSet } from './live-set.js';
 import { createMetrics } from './metrics.js';
 import { prepareSchema } from './migrations.js';
 import { createQueryLog } from './query-log.js';
-import { RecordWriter, type CommittedChange } from './record-writer.js';
+import type { CommittedChange } from './batch-write.js';
+import { RecordWriter } from './record-writer.js';
 import { MultiNodeHub, nodeStore } from './multi-node.js';
-import { clientConfig, openPostgres, postgresOptions } from './postgres.js';
+import { clientConfig, isPostgres, openPostgres, postgresOptions } from './postgres.js';
 import { archiveLostUsers } from './history-repository.js';
 import { deleteAllUsers, listUsersOfNodes, withTransaction } from './repository.js';
 import { shutdownTracker } from './shutdown.js';
@@ -117,7 +118,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       onUnrecorded: (sessionIds) => this.#welcome(sessionIds),
       onDegraded: (reason) => this.emit(TrackerEvent.DEGRADED, reason),
       onRecovered: () => this.emit(TrackerEvent.RECOVERED),
-      store: nodeStore(resolved.nodeId, multiNode),
+      store: nodeStore(resolved.nodeId, { postgres: isPostgres(db), multiNode }),
       metrics,
     });
     const admins = new AdminChannel({

@@ -1,47 +1,27 @@
 /**
  * The resynchronising transaction after a database fault can take real
- * time (a network database, a NOTIFY in the store's publish hook). Clients
+ * time (a network database, a NOTIFY in the store's batch write). Clients
  * that connect or leave while it is in flight must still end up in the
  * table, or out of it, once the writer reports itself healthy.
  */
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { sql } from 'kysely';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { writeBatchInStatements } from '../src/batch-write.js';
 import { openSqlite, type Database } from '../src/database.js';
 import { LiveSet, type LiveConnection } from '../src/live-set.js';
 import { silentLogger } from '../src/logger.js';
 import { prepareSchema } from '../src/migrations.js';
 import { RecordWriter, type RecordWriterOptions, type RowStore } from '../src/record-writer.js';
 import { listSessionIds } from '../src/repository.js';
+import { liveConnection } from './helpers/live-connection.js';
 import { tempDir } from './helpers/tracker.js';
 import { waitFor } from './helpers/ws-client.js';
 
 const test = suite('recovery race');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function liveConnection(): LiveConnection {
-  const now = Date.now();
-  const iso = new Date(now).toISOString();
-  return {
-    user: { id: randomUUID(), sessionId: randomUUID(), connectedAt: iso, lastActiveAt: iso, metadata: { remoteAddress: '127.0.0.1', userAgent: '', origin: '', path: '/ws', query: {} } },
-    // The writer never touches the socket.
-    socket: undefined as never,
-    ip: '127.0.0.1',
-    connectedMs: now,
-    protocolErrorCode: undefined,
-    lastActiveMs: now,
-    alive: true,
-    touchQueued: false,
-    welcomed: false,
-    tokens: 10,
-    tokensAt: now,
-    messages: 0,
-    bytesIn: 0,
-  };
-}
 
 function newWriter(db: Database, live: LiveSet, store: RowStore, hooks: Partial<RecordWriterOptions>): RecordWriter {
   return new RecordWriter({
@@ -63,15 +43,17 @@ test('connects and disconnects during the resynchronising transaction are not lo
   const db = openSqlite({ path: join(dir, 'roster.db') });
   let slow = false;
   let inWindow = false;
-  // A store whose publish step takes a while, as PostgreSQL's NOTIFY does:
+  // A store whose batch write takes a while, as a network database's does:
   // it runs after the live set was read, before the commit.
   const store: RowStore = {
     listOwnSessionIds: (d) => listSessionIds(d),
-    async publish() {
-      if (!slow) return;
-      inWindow = true;
-      await sleep(50);
-      inWindow = false;
+    async writeBatch(d, batch) {
+      if (slow) {
+        inWindow = true;
+        await sleep(50);
+        inWindow = false;
+      }
+      await writeBatchInStatements(d, batch);
     },
   };
   const live = new LiveSet();
@@ -134,6 +116,7 @@ test('a forced resync of a healthy writer writes and announces each change once'
       }
       return listSessionIds(d);
     },
+    writeBatch: (d, batch) => writeBatchInStatements(d, batch),
   };
   const live = new LiveSet();
   const announced: string[] = [];

@@ -8,13 +8,13 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { ClosingWebSocket } from '../src/closing-websocket.js';
 import { openSqlite } from '../src/database.js';
-import { LiveSet, type LiveConnection } from '../src/live-set.js';
+import { LiveSet } from '../src/live-set.js';
 import { silentLogger } from '../src/logger.js';
 import { migrateToLatest } from '../src/migrations.js';
 import { RecordWriter } from '../src/record-writer.js';
 import { getUserBySessionId, listSessionIds } from '../src/repository.js';
+import { liveConnection } from './helpers/live-connection.js';
 import { startTracker, tempDir } from './helpers/tracker.js';
 import { connectClient, waitFor } from './helpers/ws-client.js';
 
@@ -41,26 +41,6 @@ group('a burst of connects: every welcome comes after its row, then every row go
   }
 });
 
-function fakeConnection(n: number): LiveConnection {
-  const now = Date.now();
-  const at = new Date(now).toISOString();
-  return {
-    user: { id: `id-${n}`, sessionId: `s-${n}`, connectedAt: at, lastActiveAt: at, metadata: { remoteAddress: '127.0.0.1', userAgent: '', origin: '', path: '/ws', query: {} } },
-    socket: undefined as unknown as ClosingWebSocket,
-    ip: '127.0.0.1',
-    connectedMs: now,
-    protocolErrorCode: undefined,
-    lastActiveMs: now,
-    alive: true,
-    touchQueued: false,
-    welcomed: false,
-    tokens: 1,
-    tokensAt: now,
-    messages: 0,
-    bytesIn: 0,
-  };
-}
-
 group('close() writes a flush the interval was holding back', async () => {
   const dir = tempDir('roster-group-');
   const db = openSqlite({ path: join(dir, 'g.db') });
@@ -84,11 +64,11 @@ group('close() writes a flush the interval was holding back', async () => {
       onRecovered: () => {},
     });
     writer.start();
-    writer.insert(fakeConnection(1));
+    writer.insert(liveConnection({ id: 'id-1', sessionId: 's-1' }));
     await first;
     // Right after a commit: these wait for the group-commit interval.
-    writer.insert(fakeConnection(2));
-    writer.insert(fakeConnection(3));
+    writer.insert(liveConnection({ id: 'id-2', sessionId: 's-2' }));
+    writer.insert(liveConnection({ id: 'id-3', sessionId: 's-3' }));
     await writer.close();
     assert.is(committed, 3);
     assert.equal((await listSessionIds(db)).sort(), ['s-1', 's-2', 's-3']);
