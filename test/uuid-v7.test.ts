@@ -30,7 +30,25 @@ ids('sorts by time: an id from a later millisecond sorts after an earlier one', 
   assert.equal([...series].sort(), series);
 });
 
-ids('is unique within one millisecond, across pool refills (74 random bits)', () => {
+/** rand_a: the 12 bits after the version nibble. */
+function counterOf(id: string): number {
+  return parseInt(id.slice(15, 18), 16);
+}
+
+ids('ascends within one millisecond: a counter, starting at a random value below 2048', () => {
+  const base = Date.UTC(2026, 10, 23, 12);
+  const starts = new Set<number>();
+  for (let ms = 0; ms < 50; ms++) {
+    const series = Array.from({ length: 1000 }, () => uuidV7(base + ms));
+    assert.equal([...series].sort(), series, `made in order, sorted in order (ms ${ms})`);
+    assert.ok(counterOf(series[0]!) < 2048, 'room for 2048 more');
+    assert.is(counterOf(series[999]!), counterOf(series[0]!) + 999, 'one step per id');
+    starts.add(counterOf(series[0]!));
+  }
+  assert.ok(starts.size > 40, `the starting value is random (${starts.size} distinct of 50)`);
+});
+
+ids('is unique within one millisecond, across pool refills and counter overflow (62 random bits)', () => {
   const at = Date.now();
   const seen = new Set<string>();
   for (let i = 0; i < 100_000; i++) seen.add(uuidV7(at));
