@@ -14,7 +14,7 @@ import { migrateToLatest } from '../src/migrations.js';
 import { CommittedView } from '../src/committed-view.js';
 import { createUsers, listActiveUsers, listActiveUsersJson } from '../src/repository.js';
 import type { User } from '../src/types.js';
-import { usersJson } from '../src/user-json.js';
+import { SNAPSHOT_ENVELOPE, usersJson } from '../src/user-json.js';
 
 const rows = Number(process.argv[2] ?? 10_000);
 const dir = mkdtempSync(join(tmpdir(), 'roster-snap-'));
@@ -71,6 +71,6 @@ time('usersJson with live message counts', () => `{"type":"snapshot","users":${u
 console.log('single node (committed view, no query):');
 const view = new CommittedView();
 view.apply({ connected: users, activity: [], disconnected: [] });
-time('view.users + JSON.stringify snapshot message', () => JSON.stringify({ type: 'snapshot', users: view.users(() => 0) }));
+time('view.json snapshot message', () => view.json({ ...SNAPSHOT_ENVELOPE, messages: () => 0 }));
 await db.destroy();
 rmSync(dir, { recursive: true, force: true });

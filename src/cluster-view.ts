@@ -21,7 +21,7 @@
  * before the snapshot: it is in the rows. Every admin's snapshot comes
  * from this view, so what the view skips, no admin lacks.
  */
-import { CommittedView, type SnapshotUser } from './committed-view.js';
+import { CommittedView, type JsonOptions } from './committed-view.js';
 import type { CommittedChange } from './batch-write.js';
 import type { User } from './types.js';
 
@@ -96,8 +96,8 @@ export class ClusterView {
     return true;
   }
 
-  /** The rows newest connection first (see CommittedView.users); empty while not ready. */
-  users(messages: (sessionId: string) => number | undefined): SnapshotUser[] {
-    return this.ready ? this.#rows!.users(messages) : [];
+  /** The rows as a JSON array, newest connection first (see CommittedView.json); empty while not ready. */
+  json(options: JsonOptions): string {
+    return this.ready ? this.#rows!.json(options) : `${options.before ?? ''}[]${options.after ?? ''}`;
   }
 }

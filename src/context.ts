@@ -3,7 +3,7 @@ import type { WebSocketServer } from 'ws';
 import type { AdminChannel } from './admin-channel.js';
 import type { AuthThrottle } from './auth.js';
 import type { ClientContext } from './client-connection.js';
-import type { Page, SnapshotUser } from './committed-view.js';
+import type { Page } from './committed-view.js';
 import type { DashboardFiles } from './dashboard-files.js';
 import type { Database } from './database.js';
 import type { TrackerMetrics } from './metrics.js';
@@ -25,7 +25,7 @@ export interface TrackerContext extends ClientContext {
    * (committed-view.ts). Undefined with several nodes: GET /active-users
    * then reads the shared table, which is current for every node at once.
    */
-  committedUsers?(page: Page): { count: number; users: SnapshotUser[] };
+  activeUsersBody?(page: Page): string;
   /**
    * Several nodes: whether this node's change listener is connected (while
    * it is not, admins here miss other nodes' changes and new ones wait).

@@ -103,10 +103,10 @@ async function activeUsers(ctx: TrackerContext, url: RequestTarget, res: ServerR
     sendError(res, 400, `limit must be 1..${ACTIVE_USERS_MAX_LIMIT} and offset a whole number`);
     return;
   }
-  const committed = ctx.committedUsers?.({ offset, limit });
-  if (committed !== undefined) {
+  const body = ctx.activeUsersBody?.({ offset, limit });
+  if (body !== undefined) {
     // One node: the table as committed, kept in memory; no query (committed-view.ts).
-    sendJsonText(res, 200, JSON.stringify(committed));
+    sendJsonText(res, 200, body);
     return;
   }
   try {

@@ -37,6 +37,7 @@ import { writeBatchInOneStatement } from './postgres-batch.js';
 import type { RowStore } from './record-writer.js';
 import { getUserBySessionId, listActiveUsers, listSessionIdsOfNode } from './repository.js';
 import type { User } from './types.js';
+import { SNAPSHOT_ENVELOPE } from './user-json.js';
 
 export interface MultiNodeOptions {
   db: Database;
@@ -240,7 +241,7 @@ export class MultiNodeHub {
 
   /** The snapshot message, with live message counts for this node's connections. */
   #snapshotMessage(): string {
-    return JSON.stringify({ type: 'snapshot', users: this.#view.users(this.#options.messages) });
+    return this.#view.json({ ...SNAPSHOT_ENVELOPE, messages: this.#options.messages });
   }
 }
 

@@ -34,6 +34,7 @@ import { shutdownTracker } from './shutdown.js';
 import { resolveOptions, type TrackerOptions } from './tracker-options.js';
 import type { Touch, User } from './types.js';
 import { handleUpgrade } from './upgrade-handler.js';
+import { SNAPSHOT_ENVELOPE } from './user-json.js';
 
 export interface TrackerEvents {
   connected: [user: User];
@@ -174,7 +175,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       stopping: false,
       ...(multiNode
         ? { eventsListening: () => this.#multi!.listening }
-        : { committedUsers: (page: Page) => ({ count: this.#committed.size, users: this.#committed.users(undefined, page) }) }),
+        : { activeUsersBody: (page: Page) => this.#committed.json({ page, before: `{"count":${this.#committed.size},"users":`, after: '}' }) }),
     };
   }
 
@@ -296,8 +297,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
     const { admins, live } = this.#ctx;
     if (admin.socket.readyState !== admin.socket.OPEN) return;
     // Live stats for the dashboard: the message count is in memory, not in the row.
-    const users = this.#committed.users((sessionId) => live.get(sessionId)?.messages);
-    admins.send(admin, JSON.stringify({ type: 'snapshot', users }));
+    admins.send(admin, this.#committed.json({ ...SNAPSHOT_ENVELOPE, messages: (sessionId) => live.get(sessionId)?.messages }));
     admins.join(admin);
   }
 }

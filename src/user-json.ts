@@ -25,6 +25,9 @@ export function usersJson(rows: readonly UserJsonRow[], messages?: (sessionId: s
   return '[' + parts.join(',') + ']';
 }
 
+/** The admin stream's first message is `{"type":"snapshot","users":[…]}`: the text around the array. */
+export const SNAPSHOT_ENVELOPE = { before: '{"type":"snapshot","users":', after: '}' } as const;
+
 /** Ids and timestamps need no escaping; anything else goes through JSON.stringify. */
 const PLAIN = /^[\w.:+-]*$/;
 

@@ -23,7 +23,9 @@ function change(xid: number, parts: Partial<Omit<ClusterChange, 'xid'>>): Cluste
   return { xid: BigInt(xid), connected: [], activity: [], disconnected: [], ...parts };
 }
 
-const sessionIds = (v: ClusterView) => v.users(() => undefined).map((u) => u.sessionId);
+type Listed = User & { messages?: number };
+const listed = (v: ClusterView, messages: (sessionId: string) => number | undefined = () => undefined): Listed[] => JSON.parse(v.json({ messages }));
+const sessionIds = (v: ClusterView) => listed(v).map((u) => u.sessionId);
 
 view('changes delivered during the load: those the snapshot holds are skipped, the rest applied', () => {
   const v = new ClusterView();
@@ -57,7 +59,7 @@ view('activity moves last_active_at and carries the holding node\'s message coun
   v.beginLoad();
   v.finishLoad(snapshot, [user('a'), user('b')]);
   assert.ok(v.apply(change(110, { activity: [{ sessionId: 'a', lastActiveAt: '2026-11-23T10:00:05.000Z', messages: 7 }] })));
-  const byId = new Map(v.users((id) => (id === 'b' ? 3 : undefined)).map((u) => [u.sessionId, u]));
+  const byId = new Map(listed(v, (id) => (id === 'b' ? 3 : undefined)).map((u) => [u.sessionId, u]));
   assert.is(byId.get('a')!.lastActiveAt, '2026-11-23T10:00:05.000Z');
   assert.is(byId.get('a')!.messages, 7, 'held elsewhere: the count its node last reported');
   assert.is(byId.get('b')!.messages, 3, 'held here: the live count');

@@ -12,6 +12,8 @@ function user(sessionId: string, connectedAt: string): User {
   return { id: `id-${sessionId}`, sessionId, connectedAt, lastActiveAt: connectedAt, metadata: { remoteAddress: '127.0.0.1', userAgent: 'ua "quoted"', origin: '', path: '/ws', query: { q: 'a\nb' } } };
 }
 
+const sessionIds = (v: CommittedView): string[] => JSON.parse(v.json()).map((u: User) => u.sessionId);
+
 const T1 = '2026-11-23T10:00:00.001Z';
 const T2 = '2026-11-23T10:00:00.002Z';
 const T3 = '2026-11-23T10:00:00.003Z';
@@ -21,15 +23,21 @@ view('applies commits: inserts, committed touches, deletes', () => {
   v.apply({ connected: [user('a', T1), user('b', T2)], activity: [], disconnected: [] });
   v.apply({ connected: [], activity: [{ sessionId: 'a', lastActiveAt: T3 }, { sessionId: 'gone', lastActiveAt: T3 }], disconnected: [] });
   v.apply({ connected: [user('c', T3)], activity: [], disconnected: ['b'] });
-  const users = JSON.parse(JSON.stringify(v.users((id) => (id === 'a' ? 7 : undefined))));
+  const users = JSON.parse(v.json({ messages: (id) => (id === 'a' ? 7 : undefined) }));
   assert.equal(users, [
     { ...user('c', T3) },
     { ...user('a', T1), lastActiveAt: T3, messages: 7 },
   ]);
-  // Same keys in the same order as a User: the JSON is byte for byte what a row gives.
-  assert.is(JSON.stringify(v.users(() => undefined)), JSON.stringify([user('c', T3), { ...user('a', T1), lastActiveAt: T3 }]));
+  // Same keys in the same order as a User: the JSON is byte for byte what JSON.stringify gives.
+  const expected = JSON.stringify([user('c', T3), { ...user('a', T1), lastActiveAt: T3 }]);
+  assert.is(v.json({ messages: () => undefined }), expected);
+  assert.is(v.json(), expected, 'no counts without a lookup');
+  assert.is(v.json({ before: '{"users":', after: '}' }), `{"users":${expected}}`, 'an envelope around the array');
+  const page = { messages: (id: string) => (id === 'c' ? 0 : 2), page: { offset: 1, limit: 5 } };
+  assert.is(v.json(page), JSON.stringify([{ ...user('a', T1), lastActiveAt: T3, messages: 2 }]), 'a page');
+  assert.is(v.json({ page: { offset: 5, limit: 5 } }), '[]', 'a page past the end');
   v.apply({ connected: [], activity: [], disconnected: ['a', 'c'] });
-  assert.equal(v.users(() => undefined), []);
+  assert.is(v.json({ messages: () => undefined }), '[]');
 });
 
 view('orders newest first, ties by session id descending, whatever the commit order', () => {
@@ -39,7 +47,7 @@ view('orders newest first, ties by session id descending, whatever the commit or
   v.apply({ connected: [user('s2', T2), user('s9', T2), user('s1', T2), user('s5', T2)], activity: [], disconnected: [] });
   v.apply({ connected: [user('s7', T3)], activity: [], disconnected: [] });
   v.apply({ connected: [user('old-b', T1), user('old-a', T1)], activity: [], disconnected: [] });
-  const order = v.users(() => undefined).map((u) => u.sessionId);
+  const order = sessionIds(v);
   assert.equal(order, ['s7', 's9', 's5', 's2', 's1', 'old-b', 'old-a']);
 });
 
@@ -49,7 +57,7 @@ view('a badly shuffled view still comes out sorted (full-sort fallback)', () => 
   // Oldest first is the worst case for the reverse-then-insertion pass.
   const shuffled = [...rows].sort((a, b) => (a.sessionId < b.sessionId ? 1 : -1)).reverse();
   v.apply({ connected: shuffled, activity: [], disconnected: [] });
-  const got = v.users(() => undefined).map((u) => u.sessionId);
+  const got = sessionIds(v);
   const want = [...rows]
     .sort((a, b) => (a.connectedAt !== b.connectedAt ? (a.connectedAt < b.connectedAt ? 1 : -1) : a.sessionId < b.sessionId ? 1 : -1))
     .map((u) => u.sessionId);
