@@ -21,8 +21,8 @@ export interface TrackerContext extends ClientContext {
   /** True from the first step of shutdown on. */
   stopping: boolean;
   /**
-   * One node: a page of the list as committed, from memory, and its total
-   * (committed-view.ts). Undefined with several nodes: GET /active-users
+   * One node: the GET /active-users body, `{"count":…,"users":[…]}`, for
+   * a page of the list as committed, from memory (committed-view.ts). Undefined with several nodes: GET /active-users
    * then reads the shared table, which is current for every node at once.
    */
   activeUsersBody?(page: Page): string;
