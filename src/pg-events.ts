@@ -1,8 +1,9 @@
 /**
  * Row changes between nodes over PostgreSQL LISTEN/NOTIFY.
  *
- * Publishing: every write transaction calls `publishChange` after its
- * writes, so the NOTIFY is part of the transaction. PostgreSQL delivers
+ * Publishing: every write sends the NOTIFY in its own transaction: the
+ * writer's batch statement does (postgres-batch.ts, with `encodeChange`'s
+ * chunks), and other writes call `publishChange`. PostgreSQL delivers
  * notifications only after commit, in commit order, never interleaving two
  * transactions, and drops them with a rollback. Each notification is
  * tagged with the writer's transaction id (`pg_current_xact_id()`), which
