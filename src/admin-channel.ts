@@ -30,6 +30,9 @@ export interface AdminSession {
   authTimer: NodeJS.Timeout | undefined;
 }
 
+/** Writes one message in pieces: see AdminChannel.sendInFragments. */
+export type MessageProducer = (fragment: (piece: string, last: boolean) => void) => void;
+
 export class AdminChannel {
   readonly #options: AdminChannelOptions;
   /** Every admin socket, authenticated or not; counts toward MAX_ADMINS. */
@@ -81,15 +84,38 @@ export class AdminChannel {
    * closed with 1013 so that one stuck reader cannot grow server memory.
    */
   send(admin: AdminSession, data: string): void {
+    if (this.#readable(admin)) admin.socket.send(data);
+  }
+
+  /**
+   * Send one message as consecutive fragments: `produce` hands `fragment`
+   * each piece, `last` set on the final one, before it returns. Nothing can
+   * come between them, since it all happens in this call; the kernel and
+   * the admin take the first pieces while the rest are being made.
+   */
+  sendInFragments(admin: AdminSession, produce: MessageProducer): void {
+    if (!this.#readable(admin)) return;
     const socket = admin.socket;
-    if (socket.readyState !== socket.OPEN) return;
-    if (socket.bufferedAmount > this.#options.maxBufferedBytes) {
-      this.#options.logger.warn({ ip: admin.ip, buffered: socket.bufferedAmount }, 'admin too slow; closing');
-      closeSlowConsumer(socket);
+    try {
+      produce((piece, last) => socket.send(piece, { fin: last }));
+    } catch (error) {
+      // A message cut off after its first fragment leaves nothing to
+      // recover on that stream.
+      this.#options.logger.error({ err: error, ip: admin.ip }, 'admin message failed; closing its stream');
+      socket.terminate();
       this.#forget(admin);
-      return;
     }
-    socket.send(data);
+  }
+
+  /** Whether the admin's socket is open and reading; one that has stopped is closed here. */
+  #readable(admin: AdminSession): boolean {
+    const socket = admin.socket;
+    if (socket.readyState !== socket.OPEN) return false;
+    if (socket.bufferedAmount <= this.#options.maxBufferedBytes) return true;
+    this.#options.logger.warn({ ip: admin.ip, buffered: socket.bufferedAmount }, 'admin too slow; closing');
+    closeSlowConsumer(socket);
+    this.#forget(admin);
+    return false;
   }
 
   closeAll(code: number, reason: string): void {

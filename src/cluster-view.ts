@@ -96,8 +96,9 @@ export class ClusterView {
     return true;
   }
 
-  /** The rows as a JSON array, newest connection first (see CommittedView.json); empty while not ready. */
-  json(options: JsonOptions): string {
-    return this.ready ? this.#rows!.json(options) : `${options.before ?? ''}[]${options.after ?? ''}`;
+  /** The rows as JSON in pieces, newest connection first (see CommittedView.writeJson); empty while not ready. */
+  writeJson(write: (piece: string, last: boolean) => void, options: JsonOptions, rowsPerPiece: number): void {
+    if (this.ready) this.#rows!.writeJson(write, options, rowsPerPiece);
+    else write(`${options.before ?? ''}[]${options.after ?? ''}`, true);
   }
 }

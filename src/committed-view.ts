@@ -13,6 +13,7 @@
  */
 import type { CommittedChange } from './batch-write.js';
 import type { User } from './types.js';
+import { metadataJson, userJson } from './user-json.js';
 
 interface CommittedRow {
   readonly user: User;
@@ -41,15 +42,18 @@ export interface JsonOptions {
 }
 
 export class CommittedView {
-  /** By session id, in commit order. */
+  /** By session id, oldest first: in commit order, re-stored in sorted order whenever a snapshot had to sort. */
   readonly #rows = new Map<string, CommittedRow>();
+  /** The row added last, and whether every row so far was added after the one before it in that order. */
+  #last: CommittedRow | undefined;
+  #inOrder = true;
 
   get size(): number {
     return this.#rows.size;
   }
 
   apply(change: CommittedChange): void {
-    for (const user of change.connected) this.#rows.set(user.sessionId, { user, lastActiveAt: user.lastActiveAt, messages: undefined });
+    for (const user of change.connected) this.#add(user);
     for (const touch of change.activity) {
       const row = this.#rows.get(touch.sessionId);
       if (row === undefined) continue;
@@ -59,31 +63,66 @@ export class CommittedView {
     for (const sessionId of change.disconnected) this.#rows.delete(sessionId);
   }
 
+  #add(user: User): void {
+    const row: CommittedRow = { user, lastActiveAt: user.lastActiveAt, messages: undefined };
+    const held = this.#rows.get(user.sessionId);
+    // A Map keeps a replaced key where it was: the same place only if the
+    // row sorts the same. A new key goes last: in order if it sorts after
+    // the row added before it. Deletes keep the order of the rest.
+    if (held !== undefined ? newestFirst(held, row) !== 0 : this.#last !== undefined && newestFirst(this.#last, row) <= 0) this.#inOrder = false;
+    this.#rows.set(user.sessionId, row);
+    if (held === undefined) this.#last = row;
+  }
+
   /**
    * The rows as a JSON array, in the table's snapshot order,
    * newest connection first (connected_at, then session id, descending):
    * the same text as JSON.stringify of the User objects, key for key.
    */
-  json({ messages, page, before = '', after = '' }: JsonOptions = {}): string {
+  json(options: JsonOptions = {}): string {
+    let text = '';
+    this.writeJson((piece) => (text = piece), options, Infinity);
+    return text;
+  }
+
+  /**
+   * The same text as json(), handed to `write` in pieces of at most
+   * `rowsPerPiece` rows, `last` set on the final one. A large snapshot
+   * can then go out as fragments of one message while the rest is still
+   * being written (admin-channel.ts), and is never one string in memory.
+   */
+  writeJson(write: (piece: string, last: boolean) => void, { messages, page, before = '', after = '' }: JsonOptions, rowsPerPiece: number): void {
     const rows = [...this.#rows.values()].reverse();
-    // Commit order is connect order, and session ids made in the same
-    // millisecond ascend (uuid-v7.ts), so reversed it is sorted but for
-    // rows a reconcile re-inserted or another node's late commits: an
-    // insertion sort costs one pass plus those few moves.
-    insertionSort(rows, newestFirst);
+    // Commit order is connect order and session ids made in the same
+    // millisecond ascend (uuid-v7.ts), so the rows are usually in order
+    // already. Otherwise (a reconcile re-inserted rows, or another node's
+    // commits arrived late) an insertion sort costs one pass plus the few
+    // moves; the view then keeps the sorted order.
+    if (!this.#inOrder) this.#sort(rows);
     const from = page === undefined ? 0 : Math.min(page.offset, rows.length);
     const to = page === undefined ? rows.length : Math.min(from + page.limit, rows.length);
-    const users = new Array<object>(to - from);
+    let opening = before + '[';
+    let parts: string[] = [];
     for (let i = from; i < to; i++) {
       const { user, lastActiveAt, messages: reported } = rows[i]!;
       const count = messages === undefined ? undefined : (messages(user.sessionId) ?? reported);
-      // Key order as in User; an undefined count is left out by JSON.stringify.
-      users[i - from] = { id: user.id, sessionId: user.sessionId, connectedAt: user.connectedAt, lastActiveAt, metadata: user.metadata, messages: count };
+      parts.push(userJson(user, lastActiveAt, metadataJson(user), count));
+      if (parts.length >= rowsPerPiece && i < to - 1) {
+        write(opening + parts.join(','), false);
+        opening = ',';
+        parts = [];
+      }
     }
-    // One native JSON.stringify: caching each row's JSON text saved a few
-    // ms of a ~30 ms snapshot, at a cost on every connect or on the first
-    // snapshot (docs/performance.md).
-    return before + JSON.stringify(users) + after;
+    write(opening + parts.join(',') + ']' + after, true);
+  }
+
+  /** Sort `rows` (newest first) and store the view in that order, so the next snapshot needs no sort. */
+  #sort(rows: CommittedRow[]): void {
+    insertionSort(rows, newestFirst);
+    this.#rows.clear();
+    for (let i = rows.length - 1; i >= 0; i--) this.#rows.set(rows[i]!.user.sessionId, rows[i]!);
+    this.#last = rows[0];
+    this.#inOrder = true;
   }
 }
 

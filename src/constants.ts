@@ -166,6 +166,12 @@ export const WriteBatching = {
   minIntervalMs: 5,
 } as const;
 
+/**
+ * Rows per fragment of an admin's snapshot message (~75 KB at 250): the
+ * first fragments travel while the rest are still being serialized.
+ */
+export const SNAPSHOT_FRAGMENT_ROWS = 250;
+
 /** How long to wait between retries while the database is failing. */
 export const RetryBackoff = {
   initialMs: 100,

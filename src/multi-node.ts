@@ -25,9 +25,9 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type pg from 'pg';
-import type { AdminChannel, AdminSession } from './admin-channel.js';
+import type { AdminChannel, AdminSession, MessageProducer } from './admin-channel.js';
 import { ClusterView } from './cluster-view.js';
-import { CloseCode, CloseReason, MultiNode, RetryBackoff } from './constants.js';
+import { CloseCode, CloseReason, MultiNode, RetryBackoff, SNAPSHOT_FRAGMENT_ROWS } from './constants.js';
 import type { Database } from './database.js';
 import type { Logger } from './logger.js';
 import { NodeRegistry } from './node-registry.js';
@@ -169,7 +169,7 @@ export class MultiNodeHub {
       this.#waiting.add(admin);
       return;
     }
-    this.#options.admins.send(admin, this.#snapshotMessage());
+    this.#options.admins.sendInFragments(admin, (fragment) => this.#writeSnapshot(fragment));
     this.#options.admins.join(admin);
   }
 
@@ -202,9 +202,11 @@ export class MultiNodeHub {
         this.#loadRetryDelay = RetryBackoff.initialMs;
         const { admins, logger } = this.#options;
         if (resnapshotAudience) {
-          const message = this.#snapshotMessage();
-          // The audience: every authenticated admin not waiting for its first snapshot.
-          for (const admin of admins.sockets()) if (admin.authenticated && !this.#waiting.has(admin)) admins.send(admin, message);
+          // Made once, sent to the audience: every authenticated admin not waiting for its first snapshot.
+          const pieces: string[] = [];
+          this.#writeSnapshot((piece) => pieces.push(piece));
+          const resend: MessageProducer = (fragment) => pieces.forEach((piece, i) => fragment(piece, i === pieces.length - 1));
+          for (const admin of admins.sockets()) if (admin.authenticated && !this.#waiting.has(admin)) admins.sendInFragments(admin, resend);
           logger.info({ admins: admins.audienceSize, users: users.length }, 'event listener back; admins resynchronised');
         }
         const waiting = [...this.#waiting];
@@ -239,9 +241,9 @@ export class MultiNodeHub {
       });
   }
 
-  /** The snapshot message, with live message counts for this node's connections. */
-  #snapshotMessage(): string {
-    return this.#view.json({ ...SNAPSHOT_ENVELOPE, messages: this.#options.messages });
+  /** The snapshot message in pieces, with live message counts for this node's connections. */
+  #writeSnapshot(write: (piece: string, last: boolean) => void): void {
+    this.#view.writeJson(write, { ...SNAPSHOT_ENVELOPE, messages: this.#options.messages }, SNAPSHOT_FRAGMENT_ROWS);
   }
 }
 

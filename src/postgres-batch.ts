@@ -26,6 +26,7 @@
 import { CompiledQuery } from 'kysely';
 import type { WriteBatch } from './batch-write.js';
 import type { Database } from './database.js';
+import { metadataJson } from './user-json.js';
 
 const BATCH_SQL = `with
   gone as (select unnest($9::text[]) as session_id),
@@ -73,7 +74,7 @@ export async function writeBatchInOneStatement(
     connected.map((u) => u.sessionId),
     connected.map((u) => u.connectedAt),
     connected.map((u) => u.lastActiveAt),
-    connected.map((u) => JSON.stringify(u.metadata)),
+    connected.map(metadataJson),
     activity.map((t) => t.sessionId),
     activity.map((t) => t.lastActiveAt),
     batch.disconnected,

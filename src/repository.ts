@@ -6,6 +6,7 @@
 import { CompiledQuery, PostgresAdapter, sql, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { DB, Users } from '../db/types.js';
 import { executeReusable, powerOfTwoChunks } from './reusable-queries.js';
+import { metadataJson } from './user-json.js';
 import type { Touch, User, UserMetadata } from './types.js';
 
 type Db = Kysely<DB>;
@@ -43,7 +44,7 @@ const USER_COLUMNS = ['id', 'node_id', 'session_id', 'connected_at', 'last_activ
  * only one).
  */
 function pushUserRow(values: unknown[], user: User, nodeId: string): void {
-  values.push(user.id, nodeId, user.sessionId, user.connectedAt, user.lastActiveAt, JSON.stringify(user.metadata));
+  values.push(user.id, nodeId, user.sessionId, user.connectedAt, user.lastActiveAt, metadataJson(user));
 }
 
 function toRow(user: User, nodeId = ''): Insertable<Users> {

@@ -13,7 +13,7 @@ import { AuthThrottle } from './auth.js';
 import { ClosingWebSocket } from './closing-websocket.js';
 import { CommittedView, type Page } from './committed-view.js';
 import { closeClientConnection, sendWelcome } from './client-connection.js';
-import { CloseCode, CloseReason, Defaults, TrackerEvent } from './constants.js';
+import { CloseCode, CloseReason, Defaults, SNAPSHOT_FRAGMENT_ROWS, TrackerEvent } from './constants.js';
 import type { TrackerContext } from './context.js';
 import { loadDashboardFiles } from './dashboard-files.js';
 import { openSqlite, type Database } from './database.js';
@@ -297,7 +297,8 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
     const { admins, live } = this.#ctx;
     if (admin.socket.readyState !== admin.socket.OPEN) return;
     // Live stats for the dashboard: the message count is in memory, not in the row.
-    admins.send(admin, this.#committed.json({ ...SNAPSHOT_ENVELOPE, messages: (sessionId) => live.get(sessionId)?.messages }));
+    const options = { ...SNAPSHOT_ENVELOPE, messages: (sessionId: string) => live.get(sessionId)?.messages };
+    admins.sendInFragments(admin, (fragment) => this.#committed.writeJson(fragment, options, SNAPSHOT_FRAGMENT_ROWS));
     admins.join(admin);
   }
 }

@@ -1,6 +1,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { SNAPSHOT_FRAGMENT_ROWS } from '../src/constants.js';
 import { listActiveUsers } from '../src/repository.js';
+import { Opcode, rawUpgrade } from './helpers/raw-ws.js';
 import { TOKEN, startTracker } from './helpers/tracker.js';
 import { connect, connectAdmin, connectClient, upgradeStatus, waitFor, type TestClient } from './helpers/ws-client.js';
 
@@ -111,6 +113,32 @@ stream('connected, activity and disconnected follow the snapshot', async () => {
     assert.equal(disconnected, { type: 'disconnected', sessionId: client.sessionId });
     await admin.close();
   } finally {
+    await t.close();
+  }
+});
+
+stream('a snapshot past one fragment\'s rows arrives as one message in fragments, and events follow it whole', async () => {
+  const t = await startTracker();
+  const clients: TestClient[] = [];
+  try {
+    const count = SNAPSHOT_FRAGMENT_ROWS * 2 + 10;
+    for (let i = 0; i < count; i += 50) clients.push(...(await Promise.all(Array.from({ length: Math.min(50, count - i) }, () => connectClient(t.wsUrl('/ws'))))));
+    await waitFor(async () => (await listActiveUsers(t.tracker.db)).length === count, 5000, 'rows written');
+    const admin = await rawUpgrade(t.port, '/admin/stream', { headers: { Authorization: `Bearer ${TOKEN}` } });
+    await waitFor(() => admin.frames.some((f) => f.fin), 5000, 'the last fragment');
+    const frames = admin.frames.splice(0);
+    assert.equal(frames.map((f) => f.opcode), [Opcode.TEXT, Opcode.CONTINUATION, Opcode.CONTINUATION]);
+    assert.equal(frames.map((f) => f.fin), [false, false, true]);
+    const snapshot = JSON.parse(Buffer.concat(frames.map((f) => f.payload)).toString());
+    assert.is(snapshot.type, 'snapshot');
+    assert.equal(snapshot.users.map((u: { sessionId: string }) => u.sessionId).sort(), clients.map((c) => (c as TestClient & { sessionId: string }).sessionId).sort());
+    await clients.pop()!.close();
+    const event = await admin.nextJson((m) => m.type === 'disconnected');
+    assert.ok(event.sessionId);
+    assert.ok(admin.frames.every((f) => f.fin), 'an event is one whole frame');
+    admin.destroy();
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
     await t.close();
   }
 });

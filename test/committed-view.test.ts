@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { CommittedView } from '../src/committed-view.js';
 import { listActiveUsers } from '../src/repository.js';
 import type { User } from '../src/types.js';
+import { metadataJson } from '../src/user-json.js';
 import { TOKEN, startTracker } from './helpers/tracker.js';
 import { connectAdmin, connectClient, waitFor } from './helpers/ws-client.js';
 
@@ -62,6 +63,58 @@ view('a badly shuffled view still comes out sorted (full-sort fallback)', () => 
     .sort((a, b) => (a.connectedAt !== b.connectedAt ? (a.connectedAt < b.connectedAt ? 1 : -1) : a.sessionId < b.sessionId ? 1 : -1))
     .map((u) => u.sessionId);
   assert.equal(got, want);
+});
+
+view('writes the same text in pieces of at most n rows, the last one flagged', () => {
+  const v = new CommittedView();
+  v.apply({ connected: ['a', 'b', 'c', 'd', 'e'].map((id, i) => user(id, `2026-11-23T10:00:00.00${i}Z`)), activity: [], disconnected: [] });
+  const options = { before: '{"type":"snapshot","users":', after: '}', messages: () => 3 };
+  const written = (rowsPerPiece: number, extra = {}) => {
+    const pieces: Array<[string, boolean]> = [];
+    v.writeJson((piece, last) => pieces.push([piece, last]), { ...options, ...extra }, rowsPerPiece);
+    return pieces;
+  };
+  const pieces = written(2);
+  assert.equal(pieces.map(([, last]) => last), [false, false, true]);
+  assert.is(pieces.map(([piece]) => piece).join(''), v.json(options));
+  assert.equal(JSON.parse(pieces[0]![0] + ']}').users.map((u: User) => u.sessionId), ['e', 'd'], 'the first piece opens the message');
+  assert.equal(written(5).length, 1, 'exactly n rows: one piece');
+  assert.equal(written(Infinity).length, 1);
+  const page = written(1, { page: { offset: 1, limit: 3 } });
+  assert.is(page.length, 3);
+  assert.is(page.map(([piece]) => piece).join(''), v.json({ ...options, page: { offset: 1, limit: 3 } }));
+  v.apply({ connected: [], activity: [], disconnected: ['a', 'b', 'c', 'd', 'e'] });
+  assert.equal(written(2), [['{"type":"snapshot","users":[]}', true]], 'an empty view: one piece');
+});
+
+view('stays sorted across snapshots: rows late after a sort, and a row re-inserted with another connect time', () => {
+  const v = new CommittedView();
+  v.apply({ connected: [user('b', T2), user('a', T1)], activity: [], disconnected: [] });
+  assert.equal(sessionIds(v), ['b', 'a'], 'the first snapshot sorts');
+  // In order after that sort: appended last, so no sort is needed...
+  v.apply({ connected: [user('c', T3)], activity: [], disconnected: [] });
+  assert.equal(sessionIds(v), ['c', 'b', 'a']);
+  // ...but one older than the newest held row is late again, even with that row deleted.
+  v.apply({ connected: [user('a2', T1)], activity: [], disconnected: ['c'] });
+  assert.equal(sessionIds(v), ['b', 'a2', 'a']);
+  // A reconcile replacing a row keeps its Map slot: with a new connect time it has to move.
+  v.apply({ connected: [user('a', T3)], activity: [], disconnected: [] });
+  assert.equal(sessionIds(v), ['a', 'b', 'a2']);
+});
+
+view('splices each row\'s metadata text as its insert wrote it', () => {
+  const v = new CommittedView();
+  const u = user('a', T1);
+  const written = metadataJson(u);
+  assert.is(written, JSON.stringify(u.metadata));
+  // The text lives on the user without showing in its JSON or its keys.
+  assert.is(JSON.stringify(u), JSON.stringify({ ...u }));
+  assert.equal(Object.keys(u), ['id', 'sessionId', 'connectedAt', 'lastActiveAt', 'metadata']);
+  v.apply({ connected: [u], activity: [], disconnected: [] });
+  // Changed after its row was written: the view, like the table, keeps what was written.
+  u.metadata.path = '/changed';
+  assert.is(JSON.parse(v.json())[0].metadata.path, '/ws');
+  assert.is(metadataJson({ ...u }), written, 'a copy carries the text along');
 });
 
 const snapshot = suite('single-node admin snapshot');
