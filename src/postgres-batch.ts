@@ -26,6 +26,7 @@
 import { CompiledQuery } from 'kysely';
 import type { WriteBatch } from './batch-write.js';
 import type { Database } from './database.js';
+import type { NamedStatement } from './pg-named-statements.js';
 import { metadataJson } from './user-json.js';
 
 const BATCH_SQL = `with
@@ -54,6 +55,9 @@ const BATCH_SQL = `with
   )
 select pg_notify($22, pg_current_xact_id()::text || ':' || p.i || ':' || p.payload)
 from unnest($23::text[]) with ordinality as p(payload, i)`;
+
+/** Run by name, so each connection parses and plans it once (pg-named-statements.ts). */
+export const WRITE_BATCH_STATEMENT: NamedStatement = { name: 'roster_write_batch', text: BATCH_SQL };
 
 /**
  * Write `batch` for node `nodeId` in one statement, and NOTIFY `channel`
@@ -93,5 +97,5 @@ export async function writeBatchInOneStatement(
     channel,
     notifications,
   ];
-  await db.executeQuery(CompiledQuery.raw(BATCH_SQL, parameters));
+  await db.executeQuery(CompiledQuery.raw(WRITE_BATCH_STATEMENT.text, parameters));
 }

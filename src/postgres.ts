@@ -8,6 +8,8 @@ import { Kysely, PostgresAdapter, PostgresDialect, type KyselyConfig } from 'kys
 import pg from 'pg';
 import type { DB } from '../db/types.js';
 import { openSqlite, type Database } from './database.js';
+import { withNamedStatements } from './pg-named-statements.js';
+import { WRITE_BATCH_STATEMENT } from './postgres-batch.js';
 
 export interface PostgresOptions {
   /** postgres:// or postgresql:// URL. */
@@ -126,7 +128,8 @@ export function openPostgres(options: PostgresOptions): Database {
   // An idle client that loses its server emits on the pool; without a
   // listener Node would crash. The next query reports the failure instead.
   pool.on('error', () => {});
-  return new Kysely<DB>({ dialect: new PostgresDialect({ pool }), ...(options.log ? { log: options.log } : {}) });
+  const dialect = new PostgresDialect({ pool: withNamedStatements(pool, [WRITE_BATCH_STATEMENT]) });
+  return new Kysely<DB>({ dialect, ...(options.log ? { log: options.log } : {}) });
 }
 
 /** PostgreSQL when a URL is set, else the SQLite file. */

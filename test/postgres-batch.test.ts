@@ -19,7 +19,7 @@ import { silentLogger } from '../src/logger.js';
 import { migrateToLatest } from '../src/migrations.js';
 import { nodeStore } from '../src/multi-node.js';
 import { encodeChange } from '../src/pg-events.js';
-import { writeBatchInOneStatement } from '../src/postgres-batch.js';
+import { WRITE_BATCH_STATEMENT, writeBatchInOneStatement } from '../src/postgres-batch.js';
 import { openPostgres } from '../src/postgres.js';
 import { RecordWriter } from '../src/record-writer.js';
 import { listUsersOfNodes } from '../src/repository.js';
@@ -47,13 +47,13 @@ interface Fixture {
 }
 
 /** A migrated database of its own, with every query's SQL recorded. */
-async function withDatabase(fn: (f: Fixture) => Promise<void>): Promise<void> {
+async function withDatabase(fn: (f: Fixture) => Promise<void>, poolSize = 2): Promise<void> {
   const url = await server!.createDatabase(`batch_${++databases}`);
   const queries: string[] = [];
   const log = (event: LogEvent) => {
     queries.push(event.query.sql.trim().toLowerCase());
   };
-  const db = openPostgres({ url, poolSize: 2, connectTimeoutMs: 5000, idleTimeoutMs: 10_000, statementTimeoutMs: 10_000, log });
+  const db = openPostgres({ url, poolSize, connectTimeoutMs: 5000, idleTimeoutMs: 10_000, statementTimeoutMs: 10_000, log });
   try {
     const { error } = await migrateToLatest(db);
     if (error) throw error;
@@ -209,6 +209,19 @@ test('a session both touched and deleted, or both inserted and deleted, ends del
     );
     assert.equal(await sessionIds(db), [kept.sessionId]);
   });
+});
+
+test('the batch is parsed once per connection and then run by name', async () => {
+  // One connection, so the catalog query below sees the writes' session.
+  await withDatabase(async ({ db }) => {
+    const users = [user('p1'), user('p2'), user('p3')];
+    for (const u of users) await writeBatchInOneStatement(db, batch({ connected: [u] }), '', MultiNode.channel, []);
+    await writeBatchInOneStatement(db, batch({ disconnected: [users[0]!.sessionId] }), '', MultiNode.channel, []);
+    assert.equal(await sessionIds(db), [users[1]!.sessionId, users[2]!.sessionId].sort());
+    const { rows } = await sql<{ name: string; statement: string }>`select name, statement from pg_prepared_statements`.execute(db);
+    assert.equal(rows.map((r) => r.name), [WRITE_BATCH_STATEMENT.name], 'one prepared statement, the batch; other queries stay unnamed');
+    assert.is(rows[0]!.statement, WRITE_BATCH_STATEMENT.text);
+  }, 1);
 });
 
 test('the record writer sends one query per batch, and a resync still runs in a transaction', async () => {
