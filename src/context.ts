@@ -22,8 +22,9 @@ export interface TrackerContext extends ClientContext {
   stopping: boolean;
   /**
    * One node: the GET /active-users body, `{"count":…,"users":[…]}`, for
-   * a page of the list as committed, from memory (committed-view.ts). Undefined with several nodes: GET /active-users
-   * then reads the shared table, which is current for every node at once.
+   * a page of the list as committed, from memory (committed-view.ts).
+   * Undefined with several nodes: GET /active-users then reads the shared
+   * table, which is current for every node at once.
    */
   activeUsersBody?(page: Page): string;
   /**

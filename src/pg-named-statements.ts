@@ -3,7 +3,7 @@
  *
  * PostgreSQL parses and plans an unnamed statement every time it runs.
  * The writer's batch (postgres-batch.ts) is one long statement run at
- * every commit, and parsing and planning it cost 0.4–0.8 ms per run:
+ * every commit, and parsing and planning it cost 0.45–0.85 ms per run:
  * more than all the rest of a run that writes 2 rows, and about 40% of
  * one that writes 20 (bench/micro-pg-prepared.ts). `pg` parses
  * a statement once per connection and reuses it when the query carries a

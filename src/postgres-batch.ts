@@ -13,8 +13,9 @@
  * How: every column travels as one array parameter and `unnest` turns the
  * arrays back into rows, so the SQL text is the same for every batch size,
  * there is nothing to compile per batch, and no parameter limit applies.
- * Each kind of write is a data-modifying CTE. Those all run against the same snapshot and none sees another's rows,
- * which is why the batch must not hold a session twice (see WriteBatch):
+ * Each kind of write is a data-modifying CTE. Those all run against the
+ * same snapshot and none sees another's rows, which is why the batch must
+ * not hold a session twice (see WriteBatch):
  * a DELETE would miss a row inserted beside it, and for an UPDATE and a
  * DELETE of one row PostgreSQL does not say which one wins. The filters on
  * `gone` make a departed session's row end deleted even if a caller breaks

@@ -132,9 +132,10 @@ stream('a snapshot past one fragment\'s rows arrives as one message in fragments
     const snapshot = JSON.parse(Buffer.concat(frames.map((f) => f.payload)).toString());
     assert.is(snapshot.type, 'snapshot');
     assert.equal(snapshot.users.map((u: { sessionId: string }) => u.sessionId).sort(), clients.map((c) => (c as TestClient & { sessionId: string }).sessionId).sort());
-    await clients.pop()!.close();
+    const leaving = clients.pop()! as TestClient & { sessionId: string };
+    await leaving.close();
     const event = await admin.nextJson((m) => m.type === 'disconnected');
-    assert.ok(event.sessionId);
+    assert.is(event.sessionId, leaving.sessionId);
     assert.ok(admin.frames.every((f) => f.fin), 'an event is one whole frame');
     admin.destroy();
   } finally {
