@@ -23,7 +23,10 @@ const HELP = `Usage: npm run bench -- [options]
   --warmup N          connects and closes served before the timed window of the connect,
                       round-trip and disconnect scenarios, by both servers, 2000 at a time
                       (default 12000; 0: none)
-  --concurrency N     connects in flight (default 100)
+  --concurrency N     connect storm: connects in flight in the timed window (default 300, enough
+                      to keep both servers busy; see docs/performance.md)
+  --low-concurrency N connect storm: in flight in its second window, where a connect's latency
+                      limits the rate (default 100; reported, no target)
   --rt-n N, --rt-m M  round-trip scenario: N connections × M ping/pong each (default 500 × 40)
   --hold N            connections held for idle hold, fan-out, snapshot (default 10000)
   --admins N          admins attached in the fan-out (default 10)
@@ -102,7 +105,8 @@ function parseFlags(argv: string[]): Flags {
     rounds: int('rounds', 5),
     n: int('n', 6000),
     warmup: int('warmup', 12_000, 0),
-    concurrency: int('concurrency', 100),
+    concurrency: int('concurrency', 300),
+    lowConcurrency: int('low-concurrency', 100),
     rtN: int('rt-n', 500),
     rtM: int('rt-m', 40),
     hold: int('hold', 10_000),

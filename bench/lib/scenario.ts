@@ -14,7 +14,10 @@ export interface BenchConfig {
   n: number;
   /** Connects and closes each server serves, untimed, before a throughput scenario (see warmUp). */
   warmup: number;
+  /** Connects in flight in the connect storm's timed window (enough to keep both servers busy). */
   concurrency: number;
+  /** The connect storm's second window: fewer in flight, where a connect's latency shows in the rate. */
+  lowConcurrency: number;
   /** Connections and round trips per connection for the round-trip scenario. */
   rtN: number;
   rtM: number;
@@ -77,12 +80,19 @@ export interface Scenario {
   describe(config: BenchConfig): string;
 }
 
-/** Connect `n` clients with the config's concurrency; throws if any failed. */
-export async function connectAll(ctx: RoundContext, n: number): Promise<{ ms: number }> {
+/**
+ * Connects in flight when a scenario sets up its clients outside a timed
+ * window (and in the warm-up and the ceiling): the same for every scenario
+ * whatever the connect storm's `--concurrency`.
+ */
+export const SETUP_CONCURRENCY = 100;
+
+/** Connect `n` clients, `concurrency` in flight; throws if any failed. */
+export async function connectAll(ctx: RoundContext, n: number, concurrency: number = SETUP_CONCURRENCY): Promise<{ ms: number }> {
   const result = await ctx.load.call('connect', {
     url: ctx.wsUrl('/ws'),
     n,
-    concurrency: ctx.config.concurrency,
+    concurrency,
     // The kernel's own port choice: binding a source address first makes
     // every connect search for a free port, slow once TIME_WAIT piles up.
     sources: [],
@@ -104,11 +114,16 @@ const WARMUP_BATCH = 2000;
 export async function warmUp(ctx: RoundContext, n: number = ctx.config.warmup): Promise<void> {
   for (let left = n; left > 0; left -= WARMUP_BATCH) {
     await connectAll(ctx, Math.min(left, WARMUP_BATCH));
-    await ctx.server.call('armDrain');
-    await ctx.load.call('closeAll');
-    await ctx.server.call('waitDrain');
+    await closeAllAndDrain(ctx);
   }
   if (ctx.kind === 'tracker') await ctx.server.call('batches'); // reset the per-commit counters
+}
+
+/** Close every held client and wait until the server holds none (the tracker: no rows either). */
+export async function closeAllAndDrain(ctx: RoundContext): Promise<void> {
+  await ctx.server.call('armDrain');
+  await ctx.load.call('closeAll');
+  await ctx.server.call('waitDrain');
 }
 
 /**

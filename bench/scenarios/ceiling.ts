@@ -4,7 +4,7 @@
  * connections until `ceilingPerLoad` each or 200 failures in a row; the
  * failures say where it stopped.
  */
-import type { Scenario } from '../lib/scenario.js';
+import { SETUP_CONCURRENCY, type Scenario } from '../lib/scenario.js';
 
 export const ceiling: Scenario = {
   id: 'ceiling',
@@ -18,7 +18,7 @@ export const ceiling: Scenario = {
     const args = (sources: string[]) => ({
       url: ctx.wsUrl('/ws'),
       n: ctx.config.ceilingPerLoad,
-      concurrency: ctx.config.concurrency,
+      concurrency: SETUP_CONCURRENCY,
       sources,
       stopAfterFailures: 200,
       timeoutMs: 180_000,
