@@ -26,6 +26,7 @@ import type { Logger } from './logger.js';
 import { SerialQueue } from './serial-queue.js';
 import { sql } from 'kysely';
 import type { Touch, User } from './types.js';
+import { metadataJson, userJson } from './user-json.js';
 
 /** One chunk of a change as it travels. */
 interface WireChunk {
@@ -66,7 +67,9 @@ export function encodeChange(change: CommittedChange, nodeId: string, maxBytes: 
     size += Buffer.byteLength(json) + 1 + (parts[key].length === 1 ? wrapper : 0);
   };
   for (const user of change.connected) {
-    const json = JSON.stringify(user);
+    // The same text as JSON.stringify(user), with the metadata's kept JSON
+    // spliced in: the batch statement serializes it for the row anyway.
+    const json = userJson(user, user.lastActiveAt, metadataJson(user), undefined);
     if (Buffer.byteLength(json) + Buffer.byteLength(head) + 1 + wrapper > maxBytes) add('r', JSON.stringify(user.sessionId));
     else add('c', json);
   }

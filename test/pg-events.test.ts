@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { MultiNode } from '../src/constants.js';
 import { encodeChange, PgSnapshot } from '../src/pg-events.js';
 import type { User } from '../src/types.js';
+import { metadataJson } from '../src/user-json.js';
 
 const events = suite('pg-events');
 
@@ -38,6 +39,19 @@ events('a small change is one chunk; an empty one is none', () => {
   const chunks = encodeChange({ connected: [user(1)], activity: [], disconnected: ['session-9'] }, 'n');
   assert.is(chunks.length, 1);
   assert.equal(JSON.parse(chunks[0]!), { n: 'n', c: [user(1)], d: ['session-9'] });
+});
+
+events('a connected user is the text JSON.stringify gives, with the kept metadata text spliced in', () => {
+  const u = { ...user(1), metadata: { ...user(1).metadata, user: 'ada "the" \u2028 admin' } };
+  assert.is(encodeChange({ connected: [u], activity: [], disconnected: [] }, 'n')[0], `{"n":"n","c":[${JSON.stringify(u)}]}`);
+  // The insert made the text before: a later change to the object (which
+  // nothing does) shows that the text is reused, not made again.
+  const kept = user(2);
+  const text = metadataJson(kept);
+  kept.metadata.userAgent = 'changed';
+  const [chunk] = encodeChange({ connected: [kept], activity: [], disconnected: [] }, 'n');
+  assert.ok(chunk!.includes(text), chunk);
+  assert.not.ok(chunk!.includes('changed'));
 });
 
 events('a large change is split into chunks under the byte limit, nothing lost, order kept', () => {
