@@ -1,6 +1,7 @@
 /**
  * Scenario 1: N connections at fixed concurrency, counted when the welcome
- * arrives. Two timed windows per round:
+ * arrives. Two counts per round, each timed from the first connect to the
+ * last welcome:
  *
  * - `concurrency` in flight (default 300): the throughput, with the target.
  *   A closed loop measures capacity only while it keeps the server busy.
