@@ -13,11 +13,21 @@
  * storm of goodbyes is written in batches while it is still arriving. The
  * 'close' event stays the fallback for everything else (a dropped peer, a
  * terminate()), and forgetting is idempotent, so either order is safe.
+ *
+ * It also spares ws's redundant ends of its frame receiver at every close
+ * (receiver-end.ts).
  */
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { RecordedCloseCode } from './constants.js';
 import type { LiveConnection } from './live-set.js';
+import { spareRedundantEnds } from './receiver-end.js';
+
+/** What ws's WebSocket has beyond its typings: the hook WebSocketServer calls once a socket is upgraded. */
+interface WebSocketInternals {
+  setSocket(socket: Duplex, head: Buffer, options: object): void;
+  _receiver: unknown;
+}
 
 export class ClosingWebSocket extends WebSocket {
   /**
@@ -51,6 +61,12 @@ export class ClosingWebSocket extends WebSocket {
     if (raw === undefined) return;
     this.#held = undefined;
     raw.uncork();
+  }
+
+  /** ws's own (untyped) setSocket, then the receiver's end() swapped (receiver-end.ts). */
+  setSocket(socket: Duplex, head: Buffer, options: object): void {
+    (WebSocket.prototype as unknown as WebSocketInternals).setSocket.call(this, socket, head, options);
+    spareRedundantEnds((this as unknown as WebSocketInternals)._receiver);
   }
 
   override close(code?: number, data?: string | Buffer): void {
