@@ -44,6 +44,9 @@ const HELP = `Usage: npm run bench -- [options]
   --profile-window    connect, round trips, disconnect: profile only the timed window, in
                       both servers (bench/results/profiles/<scenario>-<server>-window-*.cpuprofile);
                       compare them with node dist/bench/profile-summary.js --diff TRACKER BARE
+  --bare-spare-ends   the bare reference also skips ws's redundant receiver end() calls, as the
+                      tracker does (src/receiver-end.ts): the ratios then show the tracking
+                      alone, not that saving (see docs/performance.md)
   --mark-windows      print each timed window's server and load pids and CLOCK_MONOTONIC bounds
                       to stderr, for perf-attribution.js (see docs/performance.md)`;
 
@@ -56,6 +59,7 @@ interface Flags {
   profile: 'tracker' | 'all' | undefined;
   profileWindow: boolean;
   markWindows: boolean;
+  bareSpareEnds: boolean;
 }
 
 function parseFlags(argv: string[]): Flags {
@@ -63,6 +67,7 @@ function parseFlags(argv: string[]): Flags {
   let profile: Flags['profile'];
   let profileWindow = false;
   let markWindows = false;
+  let bareSpareEnds = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--help' || arg === '-h') {
@@ -71,6 +76,10 @@ function parseFlags(argv: string[]): Flags {
     }
     if (arg === '--mark-windows') {
       markWindows = true;
+      continue;
+    }
+    if (arg === '--bare-spare-ends') {
+      bareSpareEnds = true;
       continue;
     }
     if (arg === '--profile-window') {
@@ -122,7 +131,7 @@ function parseFlags(argv: string[]): Flags {
   const pg = [...(list('pg') ?? PG_SCENARIOS)];
   const multiNode = { nodes: int('mn-nodes', 4), perNode: int('mn-per-node', 15_000) };
   if (values.size > 0) throw new Error(`unknown option --${[...values.keys()][0]}; see --help`);
-  return { config, only, skip, profile, profileWindow, markWindows, pg, multiNode };
+  return { config, only, skip, profile, profileWindow, markWindows, bareSpareEnds, pg, multiNode };
 }
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -141,7 +150,8 @@ async function runRound(scenario: Scenario, kind: ServerKind, flags: Flags, samp
     mkdirSync(profileDir, { recursive: true });
     return ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${scenario.id}-${who}-${Date.now()}.cpuprofile`];
   };
-  const server = new Child(here(`./server-${kind}.js`), [], ['--expose-gc', ...profiled(kind)]);
+  const serverArgs = kind === 'bare' && flags.bareSpareEnds ? ['--spare-ends'] : [];
+  const server = new Child(here(`./server-${kind}.js`), serverArgs, ['--expose-gc', ...profiled(kind)]);
   const loads = [new Child(here('./load.js'), [], profiled(`load-vs-${kind}`))];
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -236,6 +246,7 @@ function printTable(samples: Samples, ran: Scenario[], flags: Flags, notes: stri
   for (const r of rows.slice(1)) console.log(line(r));
   console.log('');
   console.log('tracker, bare ws: medians over the rounds; tracker/bare: median of the per-round ratios; ratio range: their lowest and highest.');
+  if (flags.bareSpareEnds) console.log('bare ws ran with --spare-ends: it skips ws\'s redundant receiver ends as the tracker does, so the ratios show the tracking alone.');
   console.log('Sizes:');
   for (const scenario of ran) {
     const rounds = scenario.rounds?.(flags.config) ?? flags.config.rounds;

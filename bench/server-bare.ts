@@ -2,13 +2,18 @@
  * The physical reference: a plain `ws` server speaking the client protocol
  * (a welcome on connect, `{"type":"ping"}` → `{"type":"pong"}`) and doing
  * no tracking at all. Same ws options as the tracker. Forked by bench/run.ts.
+ * With --spare-ends (run.ts --bare-spare-ends) it also skips ws's redundant
+ * receiver ends as the tracker does, so that a run can show the cost of
+ * the tracking without that saving.
  */
 import { randomUUID } from 'node:crypto';
 import { WebSocketServer, type RawData } from 'ws';
 import { Defaults, Paths } from '../src/constants.js';
+import { spareRedundantEnds } from '../src/receiver-end.js';
 import { DrainWatch, runBenchServer } from './lib/server-common.js';
 
 const PONG = JSON.stringify({ type: 'pong' });
+const spareEnds = process.argv.includes('--spare-ends');
 
 function isPing(data: RawData): boolean {
   try {
@@ -30,6 +35,7 @@ await runBenchServer(async (server) => {
     socket.on('error', () => socket.destroy());
     wss.handleUpgrade(req, socket, head, (ws) => {
       open.up();
+      if (spareEnds) spareRedundantEnds((ws as unknown as { _receiver: unknown })._receiver);
       ws.on('message', (data, isBinary) => {
         if (!isBinary && isPing(data)) ws.send(PONG);
       });
