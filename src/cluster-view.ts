@@ -47,6 +47,11 @@ export class ClusterView {
     return this.#rows !== undefined && this.#buffered === undefined;
   }
 
+  /** Whether the cluster holds `sessionId` as far as this view knows; undefined while not ready. */
+  holds(sessionId: string): boolean | undefined {
+    return this.ready ? this.#rows!.has(sessionId) : undefined;
+  }
+
   /** Start (or restart) a load: the view is not ready, and changes are buffered. */
   beginLoad(): void {
     this.#rows = undefined;

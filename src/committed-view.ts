@@ -52,6 +52,11 @@ export class CommittedView {
     return this.#rows.size;
   }
 
+  /** Whether a committed row for `sessionId` is held. */
+  has(sessionId: string): boolean {
+    return this.#rows.has(sessionId);
+  }
+
   apply(change: CommittedChange): void {
     for (const user of change.connected) this.#add(user);
     for (const touch of change.activity) {

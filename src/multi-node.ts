@@ -128,12 +128,16 @@ export class MultiNodeHub {
   }
 
   /**
-   * Relay an admin's kick for a session not held here to every node.
-   * True when relayed: whether the session exists anywhere is only known
-   * to its owner, whose `disconnected` event is the answer.
+   * Relay an admin's kick for a session not held here to every node; its
+   * owner closes it, and its `disconnected` event is the answer. False,
+   * so that the admin hears "unknown session", when the cluster view
+   * holds no such session: an admin learns session ids from this view, so
+   * one it has seen is there until its `disconnected` event. While the
+   * view is reloading it cannot tell, and the kick is relayed.
    */
   kickRemote(sessionId: string): boolean {
     if (this.#stopped || sessionId.length === 0 || sessionId.length > MAX_SESSION_ID_LENGTH) return false;
+    if (this.#view.holds(sessionId) === false) return false;
     publishKick(this.#options.db, sessionId).catch((error) => this.#options.logger.warn({ err: error }, 'kick relay failed'));
     return true;
   }

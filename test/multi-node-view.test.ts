@@ -1,7 +1,8 @@
 /**
  * The cluster view on a real PostgreSQL (started by this file): a node
- * serves admin snapshots from memory, and a view that cannot be loaded
- * closes its admins and is loaded again once the database answers.
+ * serves admin snapshots from memory, answers a kick for a session no
+ * node holds, and a view that cannot be loaded closes its admins and is
+ * loaded again once the database answers.
  */
 import pg from 'pg';
 import { suite } from 'uvu';
@@ -68,6 +69,32 @@ view('a new admin\'s snapshot is served from memory: it does not wait for a lock
     assert.ok(Date.now() - started < 4000, 'answered while the table was locked');
   } finally {
     await lock?.release();
+    for (const c of clients) await c.close();
+    await a.close();
+    await b.close();
+  }
+});
+
+view('a kick for a session that no node holds gets "unknown session"', async () => {
+  const url = await server.createDatabase(`view_${++dbCount}`);
+  const a = await startNode(url, 'unknown-a');
+  const b = await startNode(url, 'unknown-b');
+  const clients: TestClient[] = [];
+  try {
+    const onB = await connectClient(b.wsUrl('/ws'));
+    clients.push(onB);
+    const admin = await connectAdmin(a.wsUrl('/admin/stream'), TOKEN);
+    clients.push(admin);
+    assert.ok(admin.snapshot.some((u) => u.sessionId === onB.sessionId), 'A\'s view holds B\'s client');
+    const stranger = '01900000-0000-7000-8000-000000000000';
+    admin.send({ type: 'kick', sessionId: stranger });
+    const reply = await admin.next((m) => m.type === 'error');
+    assert.equal([reply.error, reply.sessionId], ['unknown session', stranger]);
+    // B's client is untouched, and the admin channel stays open.
+    await new Promise((r) => setTimeout(r, 100));
+    assert.is(onB.ws.readyState, onB.ws.OPEN);
+    assert.is(admin.ws.readyState, admin.ws.OPEN);
+  } finally {
     for (const c of clients) await c.close();
     await a.close();
     await b.close();
