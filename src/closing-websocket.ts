@@ -25,7 +25,7 @@ import { spareRedundantEnds } from './receiver-end.js';
 
 /** What ws's WebSocket has beyond its typings: the hook WebSocketServer calls once a socket is upgraded. */
 interface WebSocketInternals {
-  setSocket(socket: Duplex, head: Buffer, options: object): void;
+  setSocket(...args: unknown[]): void;
   _receiver: unknown;
 }
 
@@ -63,9 +63,12 @@ export class ClosingWebSocket extends WebSocket {
     raw.uncork();
   }
 
-  /** ws's own (untyped) setSocket, then the receiver's end() swapped (receiver-end.ts). */
-  setSocket(socket: Duplex, head: Buffer, options: object): void {
-    (WebSocket.prototype as unknown as WebSocketInternals).setSocket.call(this, socket, head, options);
+  /**
+   * ws's own setSocket (untyped; every argument passed on as given), then
+   * the receiver's end() swapped (receiver-end.ts).
+   */
+  setSocket(...args: unknown[]): void {
+    (WebSocket.prototype as unknown as WebSocketInternals).setSocket.apply(this, args);
     spareRedundantEnds((this as unknown as WebSocketInternals)._receiver);
   }
 
