@@ -8,8 +8,9 @@ import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CloseCode } from '../src/constants.js';
+import { startNode } from './helpers/multi-node.js';
 import { startPostgres, type TestPostgres } from './helpers/postgres.js';
-import { startTracker, TOKEN, type TestTracker } from './helpers/tracker.js';
+import { TOKEN } from './helpers/tracker.js';
 import { connect, connectAdmin, connectClient, type TestClient } from './helpers/ws-client.js';
 
 const view = suite('multi-node cluster view');
@@ -24,10 +25,6 @@ view.before(async () => {
 view.after(async () => {
   await server.stop();
 });
-
-function startNode(databaseUrl: string, nodeId: string, extra: Record<string, unknown> = {}): Promise<TestTracker> {
-  return startTracker({ databaseUrl, nodeId, nodeHeartbeatMs: 200, nodeTtlMs: 10_000, ...extra });
-}
 
 /** A session holding an ACCESS EXCLUSIVE lock on `users`: every read of it waits. */
 async function lockUsers(url: string): Promise<{ release(): Promise<void> }> {

@@ -1,0 +1,212 @@
+/**
+ * Several tracker nodes on one real PostgreSQL (started by this file),
+ * when things go wrong: a CLI node killed and restarted with the same
+ * NODE_ID, the change listener lost, a live node declared dead, failed
+ * writes reconciled, and a graceful stop.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { startCli } from './helpers/cli.js';
+import { activeSessionIds, follow, startNode } from './helpers/multi-node.js';
+import { startPostgres, type TestPostgres } from './helpers/postgres.js';
+import { TOKEN } from './helpers/tracker.js';
+import { connect, connectAdmin, connectClient, waitFor, type TestClient } from './helpers/ws-client.js';
+
+const multi = suite('multi-node failures on PostgreSQL');
+
+let pg: TestPostgres;
+let dbCount = 0;
+
+multi.before(async () => {
+  pg = await startPostgres();
+});
+
+multi.after(async () => {
+  await pg.stop();
+});
+
+/** A fresh database per test, so tests do not see each other's rows. */
+async function freshDatabase(): Promise<string> {
+  return pg.createDatabase(`multi_failures_${++dbCount}`);
+}
+
+multi('kill -9 of a CLI node: a survivor reaps its rows and announces the leaves; a restart with the same NODE_ID clears its own rows', async () => {
+  const url = await freshDatabase();
+  const ttl = 1000;
+  const heartbeat = 200;
+  const survivor = await startNode(url, 'survivor', { nodeHeartbeatMs: heartbeat, nodeTtlMs: ttl });
+  const env = { DATABASE_URL: url, NODE_ID: 'doomed', NODE_HEARTBEAT_MS: String(heartbeat), NODE_TTL_MS: String(ttl), ADMIN_TOKEN: TOKEN, LOG_LEVEL: 'info' };
+  let child = await startCli(env);
+  const clients: TestClient[] = [];
+  try {
+    const admin = await connectAdmin(survivor.wsUrl('/admin/stream'), TOKEN);
+    clients.push(admin);
+    const doomed = await Promise.all([1, 2, 3].map(() => connectClient(`ws://127.0.0.1:${child.port}/ws`)));
+    clients.push(...doomed);
+    for (const c of doomed) await admin.next((m) => m.type === 'connected' && m.user.sessionId === c.sessionId);
+
+    const killedAt = Date.now();
+    child.child.kill('SIGKILL');
+    await child.exited;
+    // Bound: the TTL after its last heartbeat, plus one survivor heartbeat, plus slack for a loaded machine.
+    for (const c of doomed) {
+      await admin.next((m) => m.type === 'disconnected' && m.sessionId === c.sessionId, ttl + heartbeat + 3000);
+    }
+    assert.ok(Date.now() - killedAt >= ttl - heartbeat, 'not reaped before its TTL');
+    assert.equal(await activeSessionIds(survivor), []);
+    const nodes = await survivor.tracker.db.selectFrom('nodes').select('node_id').execute();
+    assert.equal(nodes.map((n) => n.node_id), ['survivor'], 'the dead node\'s heartbeat row is gone');
+    const lost = await survivor.tracker.db.selectFrom('connection_history').select(['session_id', 'close_code', 'close_reason']).execute();
+    assert.equal(lost.map((r) => r.session_id).sort(), doomed.map((c) => c.sessionId).sort(), 'reaped rows are kept in history');
+    assert.ok(lost.every((r) => Number(r.close_code) === 1006 && r.close_reason === 'tracker lost'));
+
+    // Restart: a node that crashes and comes back with the same NODE_ID
+    // clears its own rows at once, well before any TTL.
+    const longTtl = { ...env, NODE_TTL_MS: '60000' };
+    child = await startCli(longTtl);
+    const again = await connectClient(`ws://127.0.0.1:${child.port}/ws`);
+    await admin.next((m) => m.type === 'connected' && m.user.sessionId === again.sessionId);
+    child.child.kill('SIGKILL');
+    await child.exited;
+    child = await startCli(longTtl);
+    await admin.next((m) => m.type === 'disconnected' && m.sessionId === again.sessionId, 5000);
+    assert.equal(await activeSessionIds(survivor), []);
+    const history = await survivor.tracker.db.selectFrom('connection_history').select('session_id').where('session_id', '=', again.sessionId).execute();
+    assert.is(history.length, 1, 'the restarted node records its own lost connection');
+  } finally {
+    for (const c of clients) await c.close();
+    child.child.kill('SIGKILL');
+    await child.exited;
+    await survivor.close();
+  }
+});
+
+multi('listener loss: reconnects and sends admins a fresh snapshot covering what was missed', async () => {
+  const url = await freshDatabase();
+  const a = await startNode(url, 'listen-a');
+  const b = await startNode(url, 'listen-b');
+  const clients: TestClient[] = [];
+  try {
+    const admin = await connectAdmin(a.wsUrl('/admin/stream'), TOKEN);
+    clients.push(admin);
+    const view = follow(admin);
+    const dbName = new URL(url).pathname.slice(1);
+    const killed = await pg.query(
+      `select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = 'roster-listener:listen-a' and datname = $1`,
+      [dbName],
+    );
+    assert.is(killed.rowCount, 1, 'found node A\'s listener connection');
+    // Changes while A is deaf (or just after) must still reach its admin.
+    const during = await connectClient(b.wsUrl('/ws?user=during'));
+    clients.push(during);
+    const fresh = await admin.next((m) => m.type === 'snapshot', 10_000);
+    void fresh;
+    await waitFor(() => view.users.has(during.sessionId), 5000, 'the missed connect is in the view');
+    // And the live stream works again afterwards.
+    const after = await connectClient(b.wsUrl('/ws?user=after'));
+    clients.push(after);
+    await admin.next((m) => m.type === 'connected' && m.user.sessionId === after.sessionId, 5000);
+    const reconnected = await pg.query(
+      `select count(*)::int as n from pg_stat_activity where application_name = 'roster-listener:listen-a' and datname = $1`,
+      [dbName],
+    );
+    assert.is(reconnected.rows[0].n, 1, 'one listener connection again');
+    assert.equal([...view.users.keys()].sort(), [during.sessionId, after.sessionId].sort());
+    assert.equal(view.anomalies, []);
+  } finally {
+    for (const c of clients) await c.close();
+    await a.close();
+    await b.close();
+  }
+});
+
+multi('a node declared dead while alive registers again and rewrites its rows', async () => {
+  const url = await freshDatabase();
+  const a = await startNode(url, 'judge', { nodeTtlMs: 60_000 });
+  const b = await startNode(url, 'sleeper', { nodeTtlMs: 60_000 });
+  const clients: TestClient[] = [];
+  try {
+    const onB = await connectClient(b.wsUrl('/ws'));
+    clients.push(onB);
+    const admin = await connectAdmin(a.wsUrl('/admin/stream'), TOKEN);
+    clients.push(admin);
+    assert.equal(admin.snapshot.map((u) => u.sessionId), [onB.sessionId]);
+    // What a survivor does to a node it believes dead: its node row and rows go.
+    await a.tracker.db.deleteFrom('nodes').where('node_id', '=', 'sleeper').execute();
+    await a.tracker.db.deleteFrom('users').where('node_id', '=', 'sleeper').execute();
+    // At its next heartbeat the sleeper notices, re-registers and rewrites its live rows.
+    await admin.next((m) => m.type === 'connected' && m.user.sessionId === onB.sessionId, 5000);
+    assert.equal(await activeSessionIds(a), [onB.sessionId]);
+    const nodes = await a.tracker.db.selectFrom('nodes').select('node_id').orderBy('node_id').execute();
+    assert.equal(nodes.map((n) => n.node_id), ['judge', 'sleeper']);
+  } finally {
+    for (const c of clients) await c.close();
+    await a.close();
+    await b.close();
+  }
+});
+
+multi('a node recovering from failed writes reconciles only its own rows', async () => {
+  const url = await freshDatabase();
+  // A short statement timeout turns a blocked write into a failure quickly.
+  const a = await startNode(url, 'flaky', { nodeTtlMs: 60_000, dbStatementTimeoutMs: 300 });
+  const b = await startNode(url, 'steady', { nodeTtlMs: 60_000 });
+  const clients: TestClient[] = [];
+  const pgClient = new (await import('pg')).default.Client({ connectionString: url });
+  await pgClient.connect();
+  try {
+    const onB = await connectClient(b.wsUrl('/ws'));
+    const a1 = await connectClient(a.wsUrl('/ws'));
+    clients.push(onB, a1);
+    const admin = await connectAdmin(b.wsUrl('/admin/stream'), TOKEN);
+    clients.push(admin);
+    const view = follow(admin);
+
+    // Hold the table: A's next write times out and A enters degraded mode.
+    await pgClient.query('begin');
+    await pgClient.query('lock table users in access exclusive mode');
+    const a2 = connect(a.wsUrl('/ws'));
+    clients.push(a2);
+    await waitFor(() => a.tracker.degradedReason !== undefined, 5000, 'A degraded');
+    await pgClient.query('commit');
+
+    // A's reconcile writes its missing row and must leave B's rows alone.
+    await waitFor(() => a.tracker.degradedReason === undefined, 10_000, 'A recovered');
+    const welcome = await a2.next((m) => m.type === 'welcome');
+    await waitFor(() => view.users.has(welcome.sessionId), 5000, 'the reconciled connect reaches B\'s admin');
+    assert.equal(await activeSessionIds(b), [onB.sessionId, a1.sessionId, welcome.sessionId].sort());
+    assert.ok(view.users.has(onB.sessionId), 'B\'s row was never announced as gone');
+    assert.equal(view.anomalies, []);
+  } finally {
+    await pgClient.end().catch(() => {});
+    for (const c of clients) await c.close();
+    await a.close();
+    await b.close();
+  }
+});
+
+multi('graceful stop removes the node\'s rows at once and other admins see the leaves', async () => {
+  const url = await freshDatabase();
+  const a = await startNode(url, 'stay', { nodeTtlMs: 60_000 });
+  const b = await startNode(url, 'leave', { nodeTtlMs: 60_000 });
+  const clients: TestClient[] = [];
+  try {
+    const stays = await connectClient(a.wsUrl('/ws'));
+    const leaves = await Promise.all([1, 2].map(() => connectClient(b.wsUrl('/ws'))));
+    clients.push(stays, ...leaves);
+    const admin = await connectAdmin(a.wsUrl('/admin/stream'), TOKEN);
+    clients.push(admin);
+    assert.is(admin.snapshot.length, 3);
+    await b.close();
+    for (const c of leaves) await admin.next((m) => m.type === 'disconnected' && m.sessionId === c.sessionId, 5000);
+    assert.equal(await activeSessionIds(a), [stays.sessionId]);
+    const nodes = await a.tracker.db.selectFrom('nodes').select('node_id').execute();
+    assert.equal(nodes.map((n) => n.node_id), ['stay'], 'the stopped node\'s heartbeat row is gone');
+  } finally {
+    for (const c of clients) await c.close();
+    await a.close();
+    await b.close();
+  }
+});
+
+multi.run();
