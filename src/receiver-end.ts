@@ -10,8 +10,9 @@
  *
  * `endReceiverOnce` stands in for the receiver's end(): a call with no
  * arguments on a stream already ended returns at once, because there the
- * original changes no state and only builds that error. Any other call
- * (a chunk or a callback, or the first end) goes to Writable's own end().
+ * original changes no state (and, once the stream has finished, builds
+ * that error). Any other call (a chunk or a callback, or the first end)
+ * goes to Writable's own end().
  */
 import { Writable } from 'node:stream';
 
