@@ -5,7 +5,7 @@
  * deltas and long tasks) while the connections arrive and while the admin
  * scrolls and filters, and writes them to bench/results/dashboard.json.
  *
- * Used by `npm run bench` (bench/run.ts) and by test/dashboard.test.ts, which
+ * Used by `npm run bench` (bench/run.ts) and by test/dashboard-resilience.test.ts, which
  * asserts on the functional fields. Runnable directly:
  *   npx tsc -p . && node dist/bench/dashboard.js [connections]
  */
