@@ -3,31 +3,23 @@
  * section (last-hour stats, recent sessions, user filter, paging) and the
  * live table's per-connection message count.
  */
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { insertSessions, type SessionRecord } from '../src/history-repository.js';
-import { launchBrowser, openDashboard } from './helpers/browser.js';
+import { browserForSuite, openDashboard, textOf } from './helpers/browser.js';
 import { startTracker, TOKEN } from './helpers/tracker.js';
 import { connectClient, waitFor, type TestClient } from './helpers/ws-client.js';
 
 const test = suite('dashboard history');
-let browser: Browser;
-
-test.before(async () => {
-  browser = await launchBrowser();
-});
-test.after(async () => {
-  await browser?.close();
-});
+const chromium = browserForSuite(test);
 
 const historyIds = (page: Page) => page.$$eval('#history-rows tr', (rows) => rows.map((r) => r.getAttribute('data-session-id')));
-const text = async (page: Page, selector: string) => (await page.textContent(selector)) ?? '';
 
 test('stats, recent sessions with close codes, the user filter and paging', async () => {
   const t = await startTracker();
   const clients: TestClient[] = [];
-  const dash = await openDashboard(browser, t.httpUrl(`/admin#token=${TOKEN}`));
+  const dash = await openDashboard(chromium.browser, t.httpUrl(`/admin#token=${TOKEN}`));
   const { page } = dash;
   try {
     await page.waitForSelector('#state[data-state="live"]');
@@ -64,12 +56,12 @@ test('stats, recent sessions with close codes, the user filter and paging', asyn
     const ids = await historyIds(page);
     assert.equal(ids.slice(0, 2), [bob.sessionId, alice.sessionId], 'newest first');
     const aliceRow = `#history-rows tr[data-session-id="${alice.sessionId}"]`;
-    assert.match(await text(page, `${aliceRow} td.history-close`), '4100 application · bye');
-    assert.is(await text(page, `${aliceRow} td:nth-child(5)`), '3');
-    assert.match(await text(page, `#history-rows tr[data-session-id="${bob.sessionId}"] td.history-close`), '4000 kicked');
-    assert.is(await text(page, '#history-ended'), '2', 'the seeded sessions ended over an hour ago');
-    assert.is(await text(page, '#history-started'), '2');
-    assert.match(await text(page, '#history-median'), /ms|s/);
+    assert.match(await textOf(page, `${aliceRow} td.history-close`), '4100 application · bye');
+    assert.is(await textOf(page, `${aliceRow} td:nth-child(5)`), '3');
+    assert.match(await textOf(page, `#history-rows tr[data-session-id="${bob.sessionId}"] td.history-close`), '4000 kicked');
+    assert.is(await textOf(page, '#history-ended'), '2', 'the seeded sessions ended over an hour ago');
+    assert.is(await textOf(page, '#history-started'), '2');
+    assert.match(await textOf(page, '#history-median'), /ms|s/);
 
     await page.click('#history-more');
     await waitFor(async () => (await historyIds(page)).length === 62, 5000, 'the older page');
@@ -80,7 +72,7 @@ test('stats, recent sessions with close codes, the user filter and paging', asyn
     await page.click('#history-form button[type="submit"]');
     await waitFor(async () => (await historyIds(page)).length === 1, 5000, 'filtered by user');
     assert.equal(await historyIds(page), [alice.sessionId]);
-    assert.match(await text(page, '#history-status'), 'alice');
+    assert.match(await textOf(page, '#history-status'), 'alice');
     assert.equal(dash.errors, []);
   } finally {
     for (const c of clients) c.ws.terminate();
@@ -92,7 +84,7 @@ test('stats, recent sessions with close codes, the user filter and paging', asyn
 test('the live table shows each connection\'s message count', async () => {
   const t = await startTracker({ touchFlushMs: 20 });
   const clients: TestClient[] = [];
-  const dash = await openDashboard(browser, t.httpUrl(`/admin#token=${TOKEN}`));
+  const dash = await openDashboard(chromium.browser, t.httpUrl(`/admin#token=${TOKEN}`));
   const { page } = dash;
   try {
     await page.waitForSelector('#state[data-state="live"]');
@@ -101,7 +93,7 @@ test('the live table shows each connection\'s message count', async () => {
     const cell = `#rows tr[data-session-id="${client.sessionId}"] td.c-msgs`;
     await page.waitForSelector(cell);
     for (let i = 0; i < 5; i++) client.send({ type: 'ping' });
-    await waitFor(async () => (await text(page, cell)) === '5', 5000, 'five messages shown');
+    await waitFor(async () => (await textOf(page, cell)) === '5', 5000, 'five messages shown');
     assert.match((await page.getAttribute(cell, 'title')) ?? '', /5 messages in/);
     assert.equal(dash.errors, []);
   } finally {

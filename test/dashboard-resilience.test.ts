@@ -5,35 +5,24 @@
  * /usr/bin/chromium). The everyday page is in dashboard.test.ts.
  */
 import { rmSync } from 'node:fs';
-import type { Browser } from 'playwright-core';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runDashboardBench, TEST_RESULTS_FILE } from '../bench/dashboard.js';
-import { counter, launchBrowser, openDashboard, visibleSessions } from './helpers/browser.js';
+import { browserForSuite, counter, openDashboard, textOf, visibleSessions } from './helpers/browser.js';
 import { startTracker, tempDir, TOKEN } from './helpers/tracker.js';
 import { connectClient, waitFor } from './helpers/ws-client.js';
 
 const Dashboard = suite('dashboard under failure and at scale');
-let browser: Browser;
-
-Dashboard.before(async () => {
-  browser = await launchBrowser();
-});
-
-Dashboard.after(async () => {
-  await browser?.close();
-});
-
-const text = async (page: import('playwright-core').Page, selector: string) => (await page.textContent(selector)) ?? '';
+const chromium = browserForSuite(Dashboard);
 
 Dashboard('a wrong token shows a clear error and no data; the sign-in form then works', async () => {
   const t = await startTracker();
   const client = await connectClient(t.wsUrl('/ws?user=alice'));
-  const dash = await openDashboard(browser, t.httpUrl('/admin#token=not-the-right-token-at-all'));
+  const dash = await openDashboard(chromium.browser, t.httpUrl('/admin#token=not-the-right-token-at-all'));
   const { page } = dash;
   try {
     await page.waitForSelector('#sign-in-error:not([hidden])', { timeout: 5000 });
-    assert.match(await text(page, '#sign-in-error'), 'rejected');
+    assert.match(await textOf(page, '#sign-in-error'), 'rejected');
     assert.is(await page.getAttribute('#state', 'data-state'), 'failed');
     assert.ok(await page.isHidden('#board'), 'no data is shown');
     assert.equal(await visibleSessions(page), []);
@@ -57,7 +46,7 @@ Dashboard('after a server restart the page reconnects and shows the new state', 
   const first = await startTracker({ dir });
   let second: Awaited<ReturnType<typeof startTracker>> | undefined;
   const before = await connectClient(first.wsUrl('/ws?user=before'));
-  const dash = await openDashboard(browser, first.httpUrl(`/admin#token=${TOKEN}`));
+  const dash = await openDashboard(chromium.browser, first.httpUrl(`/admin#token=${TOKEN}`));
   const { page } = dash;
   try {
     await waitFor(async () => (await visibleSessions(page)).length === 1, 5000, 'the first server state');
@@ -73,7 +62,7 @@ Dashboard('after a server restart the page reconnects and shows the new state', 
       await page.waitForSelector(`#rows tr[data-session-id="${before.sessionId}"]`, { state: 'detached', timeout: 5000 });
       assert.equal(await visibleSessions(page), [after.sessionId]);
       assert.is(await counter(page, 'connections'), 1);
-      assert.is(await text(page, '#rows td.c-user'), 'after');
+      assert.is(await textOf(page, '#rows td.c-user'), 'after');
     } finally {
       after.ws.terminate();
     }

@@ -6,11 +6,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser } from 'playwright-core';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DASHBOARD_FOLDER } from '../src/dashboard-files.js';
-import { counter, launchBrowser, openDashboard, visibleSessions } from './helpers/browser.js';
+import { browserForSuite, counter, openDashboard, textOf, visibleSessions } from './helpers/browser.js';
 import { startTracker, TOKEN } from './helpers/tracker.js';
 import { connectClient, waitFor, type TestClient } from './helpers/ws-client.js';
 
@@ -18,17 +17,7 @@ const FIREFOX = 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefo
 const SAFARI = 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1';
 
 const Dashboard = suite('dashboard');
-let browser: Browser;
-
-Dashboard.before(async () => {
-  browser = await launchBrowser();
-});
-
-Dashboard.after(async () => {
-  await browser?.close();
-});
-
-const text = async (page: import('playwright-core').Page, selector: string) => (await page.textContent(selector)) ?? '';
+const chromium = browserForSuite(Dashboard);
 
 const userCells = (page: import('playwright-core').Page) =>
   page.$$eval('#rows tr[data-session-id]:not(.is-gone) td.c-user', (cells) => cells.map((c) => c.textContent));
@@ -58,7 +47,7 @@ Dashboard('the page and every asset it references are served, with no inline scr
 Dashboard('counts and rows follow clients as they connect and disconnect', async () => {
   const t = await startTracker();
   const clients: TestClient[] = [];
-  const dash = await openDashboard(browser, t.httpUrl(`/admin#token=${TOKEN}`));
+  const dash = await openDashboard(chromium.browser, t.httpUrl(`/admin#token=${TOKEN}`));
   const { page } = dash;
   try {
     await page.waitForSelector('#state[data-state="live"]');
@@ -66,7 +55,7 @@ Dashboard('counts and rows follow clients as they connect and disconnect', async
     assert.not.match(page.url(), '#');
     assert.is(await page.evaluate(() => (globalThis as any).sessionStorage.getItem('roster.adminToken')), TOKEN);
     assert.is(await counter(page, 'connections'), 0);
-    assert.match(await text(page, '#rows'), 'No connections');
+    assert.match(await textOf(page, '#rows'), 'No connections');
 
     const alice = await connectClient(t.wsUrl('/ws?user=alice'));
     const bob = await connectClient(t.wsUrl('/ws?user=bob'));
@@ -78,9 +67,9 @@ Dashboard('counts and rows follow clients as they connect and disconnect', async
     assert.equal(await visibleSessions(page), [alice2.sessionId, bob.sessionId, alice.sessionId]);
     const row = `#rows tr[data-session-id="${alice2.sessionId}"]`;
     assert.match((await page.getAttribute(row, 'class')) ?? '', 'is-new', 'new rows are highlighted');
-    assert.is(await text(page, `${row} td.c-ua`), 'Firefox 133 · Linux');
-    assert.is(await text(page, `${row} td.c-addr`), '127.0.0.1');
-    assert.match(await text(page, `${row} td.c-since`), /just now|s ago/);
+    assert.is(await textOf(page, `${row} td.c-ua`), 'Firefox 133 · Linux');
+    assert.is(await textOf(page, `${row} td.c-addr`), '127.0.0.1');
+    assert.match(await textOf(page, `${row} td.c-since`), /just now|s ago/);
     // The absolute time is on hover.
     assert.match((await page.getAttribute(`${row} td.c-since time`, 'title')) ?? '', /\d{4}/);
 
@@ -101,7 +90,7 @@ Dashboard('counts and rows follow clients as they connect and disconnect', async
 Dashboard('the filter narrows the rows, and the columns sort by mouse and keyboard', async () => {
   const t = await startTracker();
   const clients: TestClient[] = [];
-  const dash = await openDashboard(browser, t.httpUrl(`/admin#token=${TOKEN}`));
+  const dash = await openDashboard(chromium.browser, t.httpUrl(`/admin#token=${TOKEN}`));
   const { page } = dash;
   try {
     const carol = await connectClient(t.wsUrl('/ws?user=carol'), { headers: { 'user-agent': SAFARI } });
@@ -116,7 +105,7 @@ Dashboard('the filter narrows the rows, and the columns sort by mouse and keyboa
     await page.fill('#filter', 'bob');
     await waitFor(async () => (await visibleSessions(page)).length === 1, 2000, 'filter by user');
     assert.equal(await visibleSessions(page), [bob.sessionId]);
-    assert.match(await text(page, '#shown'), '1 of 3');
+    assert.match(await textOf(page, '#shown'), '1 of 3');
     await page.fill('#filter', 'SAFARI'); // user agent, case-insensitive
     await waitFor(async () => (await visibleSessions(page))[0] === carol.sessionId, 2000, 'filter by agent');
     assert.equal(await visibleSessions(page), [carol.sessionId]);
@@ -126,7 +115,7 @@ Dashboard('the filter narrows the rows, and the columns sort by mouse and keyboa
     assert.equal(await visibleSessions(page), [alice.sessionId]);
     await page.fill('#filter', 'nobody-has-this');
     await waitFor(async () => (await visibleSessions(page)).length === 0, 2000, 'no match');
-    assert.match(await text(page, '#rows'), 'No connection matches');
+    assert.match(await textOf(page, '#rows'), 'No connection matches');
     await page.fill('#filter', '');
     await waitFor(async () => (await visibleSessions(page)).length === 3, 2000, 'filter cleared');
 
@@ -157,7 +146,7 @@ Dashboard('the filter narrows the rows, and the columns sort by mouse and keyboa
 Dashboard('kick closes the real client with 4000 and removes its row', async () => {
   const t = await startTracker();
   const clients: TestClient[] = [];
-  const dash = await openDashboard(browser, t.httpUrl(`/admin#token=${TOKEN}`));
+  const dash = await openDashboard(chromium.browser, t.httpUrl(`/admin#token=${TOKEN}`));
   const { page } = dash;
   try {
     const victim = await connectClient(t.wsUrl('/ws?user=mallory'));
@@ -192,7 +181,7 @@ Dashboard('kick closes the real client with 4000 and removes its row', async () 
     leaver.ws.terminate();
     await clicked;
     await page.waitForSelector('.toast', { timeout: 5000 });
-    assert.match(await text(page, '.toast'), `unknown session: ${leaver.sessionId}`);
+    assert.match(await textOf(page, '.toast'), `unknown session: ${leaver.sessionId}`);
     await page.waitForSelector(`#rows tr[data-session-id="${leaver.sessionId}"]`, { state: 'detached', timeout: 5000 });
     assert.equal(dash.errors, []);
   } finally {
@@ -205,7 +194,7 @@ Dashboard('kick closes the real client with 4000 and removes its row', async () 
 Dashboard('the layout fits a phone screen: no sideways scrolling, the kick button in reach', async () => {
   const t = await startTracker();
   const client = await connectClient(t.wsUrl('/ws?user=a-rather-long-user-label-for-a-small-screen'), { headers: { 'user-agent': SAFARI } });
-  const dash = await openDashboard(browser, t.httpUrl(`/admin#token=${TOKEN}`), { width: 390, height: 844 });
+  const dash = await openDashboard(chromium.browser, t.httpUrl(`/admin#token=${TOKEN}`), { width: 390, height: 844 });
   const { page } = dash;
   try {
     await waitFor(async () => (await visibleSessions(page)).length === 1, 5000, 'the row');
@@ -232,7 +221,7 @@ Dashboard('connections idle past the threshold are marked', async () => {
   const busy = await connectClient(t.wsUrl('/ws?user=busy'));
   const pinger = setInterval(() => busy.send({ type: 'ping' }), 200);
   // ?idle=2: two seconds without a message counts as idle.
-  const dash = await openDashboard(browser, t.httpUrl(`/admin?idle=2#token=${TOKEN}`));
+  const dash = await openDashboard(chromium.browser, t.httpUrl(`/admin?idle=2#token=${TOKEN}`));
   const { page } = dash;
   try {
     const idleRow = `#rows tr[data-session-id="${idler.sessionId}"]`;

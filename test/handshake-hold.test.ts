@@ -10,22 +10,13 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { TrackerOptions } from '../src/tracker-options.js';
 import { encodeFrame, Opcode } from './helpers/raw-ws.js';
-import { startPostgres, type TestPostgres } from './helpers/postgres.js';
+import { postgresForSuite } from './helpers/postgres.js';
 import { startTracker, type TestTracker } from './helpers/tracker.js';
 import { waitFor } from './helpers/ws-client.js';
 
 const hold = suite('handshake hold');
 
-let server: TestPostgres;
-let dbCount = 0;
-
-hold.before(async () => {
-  server = await startPostgres();
-});
-
-hold.after(async () => {
-  await server.stop();
-});
+const { freshDatabase } = postgresForSuite(hold, 'hold');
 
 /** A session holding an ACCESS EXCLUSIVE lock on `users`: every INSERT into it waits. */
 interface UsersLock {
@@ -94,8 +85,8 @@ async function withHeldClient(
   options: Partial<TrackerOptions>,
   run: (t: TestTracker, lock: UsersLock, raw: RawClient) => Promise<void>,
 ): Promise<void> {
-  const url = await server.createDatabase(`hold_${++dbCount}`);
-  const t = await startTracker({ databaseUrl: url, nodeId: `hold-${dbCount}`, ...options });
+  const url = await freshDatabase();
+  const t = await startTracker({ databaseUrl: url, nodeId: 'hold', ...options });
   const lock = await lockUsers(url);
   let raw: RawClient | undefined;
   try {

@@ -8,30 +8,16 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startCli } from './helpers/cli.js';
 import { activeSessionIds, follow, startNode } from './helpers/multi-node.js';
-import { startPostgres, type TestPostgres } from './helpers/postgres.js';
+import { postgresForSuite } from './helpers/postgres.js';
 import { TOKEN } from './helpers/tracker.js';
 import { connect, connectAdmin, connectClient, waitFor, type TestClient } from './helpers/ws-client.js';
 
 const multi = suite('multi-node failures on PostgreSQL');
 
-let pg: TestPostgres;
-let dbCount = 0;
-
-multi.before(async () => {
-  pg = await startPostgres();
-});
-
-multi.after(async () => {
-  await pg.stop();
-});
-
-/** A fresh database per test, so tests do not see each other's rows. */
-async function freshDatabase(): Promise<string> {
-  return pg.createDatabase(`multi_failures_${++dbCount}`);
-}
+const postgres = postgresForSuite(multi, 'multi_failures');
 
 multi('kill -9 of a CLI node: a survivor reaps its rows and announces the leaves; a restart with the same NODE_ID clears its own rows', async () => {
-  const url = await freshDatabase();
+  const url = await postgres.freshDatabase();
   const ttl = 1000;
   const heartbeat = 200;
   const survivor = await startNode(url, 'survivor', { nodeHeartbeatMs: heartbeat, nodeTtlMs: ttl });
@@ -82,7 +68,7 @@ multi('kill -9 of a CLI node: a survivor reaps its rows and announces the leaves
 });
 
 multi('listener loss: reconnects and sends admins a fresh snapshot covering what was missed', async () => {
-  const url = await freshDatabase();
+  const url = await postgres.freshDatabase();
   const a = await startNode(url, 'listen-a');
   const b = await startNode(url, 'listen-b');
   const clients: TestClient[] = [];
@@ -91,7 +77,7 @@ multi('listener loss: reconnects and sends admins a fresh snapshot covering what
     clients.push(admin);
     const view = follow(admin);
     const dbName = new URL(url).pathname.slice(1);
-    const killed = await pg.query(
+    const killed = await postgres.server.query(
       `select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = 'roster-listener:listen-a' and datname = $1`,
       [dbName],
     );
@@ -106,7 +92,7 @@ multi('listener loss: reconnects and sends admins a fresh snapshot covering what
     const after = await connectClient(b.wsUrl('/ws?user=after'));
     clients.push(after);
     await admin.next((m) => m.type === 'connected' && m.user.sessionId === after.sessionId, 5000);
-    const reconnected = await pg.query(
+    const reconnected = await postgres.server.query(
       `select count(*)::int as n from pg_stat_activity where application_name = 'roster-listener:listen-a' and datname = $1`,
       [dbName],
     );
@@ -121,7 +107,7 @@ multi('listener loss: reconnects and sends admins a fresh snapshot covering what
 });
 
 multi('a node declared dead while alive registers again and rewrites its rows', async () => {
-  const url = await freshDatabase();
+  const url = await postgres.freshDatabase();
   const a = await startNode(url, 'judge', { nodeTtlMs: 60_000 });
   const b = await startNode(url, 'sleeper', { nodeTtlMs: 60_000 });
   const clients: TestClient[] = [];
@@ -147,7 +133,7 @@ multi('a node declared dead while alive registers again and rewrites its rows', 
 });
 
 multi('a node recovering from failed writes reconciles only its own rows', async () => {
-  const url = await freshDatabase();
+  const url = await postgres.freshDatabase();
   // A short statement timeout turns a blocked write into a failure quickly.
   const a = await startNode(url, 'flaky', { nodeTtlMs: 60_000, dbStatementTimeoutMs: 300 });
   const b = await startNode(url, 'steady', { nodeTtlMs: 60_000 });
@@ -186,7 +172,7 @@ multi('a node recovering from failed writes reconciles only its own rows', async
 });
 
 multi('graceful stop removes the node\'s rows at once and other admins see the leaves', async () => {
-  const url = await freshDatabase();
+  const url = await postgres.freshDatabase();
   const a = await startNode(url, 'stay', { nodeTtlMs: 60_000 });
   const b = await startNode(url, 'leave', { nodeTtlMs: 60_000 });
   const clients: TestClient[] = [];

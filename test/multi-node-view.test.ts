@@ -9,22 +9,13 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CloseCode } from '../src/constants.js';
 import { startNode } from './helpers/multi-node.js';
-import { startPostgres, type TestPostgres } from './helpers/postgres.js';
+import { postgresForSuite } from './helpers/postgres.js';
 import { TOKEN } from './helpers/tracker.js';
 import { connect, connectAdmin, connectClient, type TestClient } from './helpers/ws-client.js';
 
 const view = suite('multi-node cluster view');
 
-let server: TestPostgres;
-let dbCount = 0;
-
-view.before(async () => {
-  server = await startPostgres();
-});
-
-view.after(async () => {
-  await server.stop();
-});
+const postgres = postgresForSuite(view, 'view');
 
 /** A session holding an ACCESS EXCLUSIVE lock on `users`: every read of it waits. */
 async function lockUsers(url: string): Promise<{ release(): Promise<void> }> {
@@ -41,7 +32,7 @@ async function lockUsers(url: string): Promise<{ release(): Promise<void> }> {
 }
 
 view('a new admin\'s snapshot is served from memory: it does not wait for a locked table', async () => {
-  const url = await server.createDatabase(`view_${++dbCount}`);
+  const url = await postgres.freshDatabase();
   const a = await startNode(url, 'mem-a');
   const b = await startNode(url, 'mem-b');
   const clients: TestClient[] = [];
@@ -73,7 +64,7 @@ view('a new admin\'s snapshot is served from memory: it does not wait for a lock
 });
 
 view('a kick for a session that no node holds gets "unknown session"', async () => {
-  const url = await server.createDatabase(`view_${++dbCount}`);
+  const url = await postgres.freshDatabase();
   const a = await startNode(url, 'unknown-a');
   const b = await startNode(url, 'unknown-b');
   const clients: TestClient[] = [];
@@ -99,7 +90,7 @@ view('a kick for a session that no node holds gets "unknown session"', async () 
 });
 
 view('a view that cannot be loaded closes its admins with 1011; it loads once the table answers', async () => {
-  const url = await server.createDatabase(`view_${++dbCount}`);
+  const url = await postgres.freshDatabase();
   // Reads of a locked table fail after 300 ms instead of waiting.
   const a = await startNode(url, 'load-a', { dbStatementTimeoutMs: 300 });
   const clients: TestClient[] = [];
@@ -112,7 +103,7 @@ view('a view that cannot be loaded closes its admins with 1011; it loads once th
     lock = await lockUsers(url);
     // The listener reconnects, and its reload of the view times out on the lock.
     const dbName = new URL(url).pathname.slice(1);
-    const killed = await server.query(
+    const killed = await postgres.server.query(
       `select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'roster-listener:load-a' and datname = $1`,
       [dbName],
     );
@@ -147,7 +138,7 @@ view('a view that cannot be loaded closes its admins with 1011; it loads once th
 });
 
 view('/health reports the change listener: 503 while it cannot reconnect, 200 once it is back', async () => {
-  const url = await server.createDatabase(`view_${++dbCount}`);
+  const url = await postgres.freshDatabase();
   const dbName = new URL(url).pathname.slice(1);
   // Pooled connections stay open, so the health check's own query still has one.
   const a = await startNode(url, 'health-a', { dbIdleTimeoutMs: 120_000 });
@@ -160,8 +151,8 @@ view('/health reports the change listener: 503 while it cannot reconnect, 200 on
     assert.is(well.status, 200);
     assert.is(well.body.events, 'listening');
     // New connections to the database are refused, and the listener's is cut.
-    await server.query(`alter database "${dbName}" allow_connections false`);
-    await server.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'roster-listener:health-a' and datname = $1`, [dbName]);
+    await postgres.server.query(`alter database "${dbName}" allow_connections false`);
+    await postgres.server.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'roster-listener:health-a' and datname = $1`, [dbName]);
     let sick = await health();
     for (const deadline = Date.now() + 10_000; sick.status !== 503 && Date.now() < deadline; ) {
       await new Promise((r) => setTimeout(r, 50));
@@ -169,7 +160,7 @@ view('/health reports the change listener: 503 while it cannot reconnect, 200 on
     }
     assert.is(sick.status, 503);
     assert.equal([sick.body.status, sick.body.database, sick.body.events], ['degraded', 'connected', 'reconnecting']);
-    await server.query(`alter database "${dbName}" allow_connections true`);
+    await postgres.server.query(`alter database "${dbName}" allow_connections true`);
     let back = await health();
     for (const deadline = Date.now() + 15_000; back.status !== 200 && Date.now() < deadline; ) {
       await new Promise((r) => setTimeout(r, 100));
@@ -178,7 +169,7 @@ view('/health reports the change listener: 503 while it cannot reconnect, 200 on
     assert.is(back.status, 200);
     assert.is(back.body.events, 'listening');
   } finally {
-    await server.query(`alter database "${dbName}" allow_connections true`);
+    await postgres.server.query(`alter database "${dbName}" allow_connections true`);
     await a.close();
   }
 });

@@ -6,27 +6,13 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { activeSessionIds, follow, startNode } from './helpers/multi-node.js';
-import { startPostgres, type TestPostgres } from './helpers/postgres.js';
+import { postgresForSuite } from './helpers/postgres.js';
 import { TOKEN } from './helpers/tracker.js';
 import { connect, connectAdmin, connectClient, waitFor, type TestClient } from './helpers/ws-client.js';
 
 const multi = suite('multi-node on PostgreSQL');
 
-let pg: TestPostgres;
-let dbCount = 0;
-
-multi.before(async () => {
-  pg = await startPostgres();
-});
-
-multi.after(async () => {
-  await pg.stop();
-});
-
-/** A fresh database per test, so tests do not see each other's rows. */
-async function freshDatabase(): Promise<string> {
-  return pg.createDatabase(`multi_${++dbCount}`);
-}
+const { freshDatabase } = postgresForSuite(multi, 'multi');
 
 multi('two nodes: snapshots, /active-users and live events cover both nodes', async () => {
   const url = await freshDatabase();

@@ -25,19 +25,11 @@ import { RecordWriter } from '../src/record-writer.js';
 import { listUsersOfNodes } from '../src/repository.js';
 import type { User } from '../src/types.js';
 import { liveConnection } from './helpers/live-connection.js';
-import { startPostgres, type TestPostgres } from './helpers/postgres.js';
+import { postgresForSuite } from './helpers/postgres.js';
 import { waitFor } from './helpers/ws-client.js';
 
 const test = suite('one-statement batch on PostgreSQL');
-let server: TestPostgres | undefined;
-let databases = 0;
-
-test.before(async () => {
-  server = await startPostgres();
-});
-test.after(async () => {
-  await server?.stop();
-});
+const { freshDatabase } = postgresForSuite(test, 'batch');
 
 interface Fixture {
   db: Database;
@@ -48,7 +40,7 @@ interface Fixture {
 
 /** A migrated database of its own, with every query's SQL recorded. */
 async function withDatabase(fn: (f: Fixture) => Promise<void>, poolSize = 2): Promise<void> {
-  const url = await server!.createDatabase(`batch_${++databases}`);
+  const url = await freshDatabase();
   const queries: string[] = [];
   const log = (event: LogEvent) => {
     queries.push(event.query.sql.trim().toLowerCase());

@@ -1,5 +1,6 @@
 /** Headless Chromium from the system packages, driven by playwright-core. */
 import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Test } from 'uvu';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -15,6 +16,23 @@ export const CHROMIUM_FLAGS = [
 
 export function launchBrowser(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_FLAGS });
+}
+
+/** One browser for a suite, launched in its `before` hook and closed in its `after`. */
+export function browserForSuite(test: Test): { readonly browser: Browser } {
+  let browser: Browser | undefined;
+  test.before(async () => {
+    browser = await launchBrowser();
+  });
+  test.after(async () => {
+    await browser?.close();
+  });
+  return {
+    get browser() {
+      if (browser === undefined) throw new Error('the browser is launched by the suite\'s before hook');
+      return browser;
+    },
+  };
 }
 
 export interface DashboardPage {
@@ -45,4 +63,9 @@ export async function counter(page: Page, name: string): Promise<number> {
 /** Session ids of the rows currently in the table's DOM, top to bottom, excluding fading ones. */
 export function visibleSessions(page: Page): Promise<string[]> {
   return page.$$eval('#rows tr[data-session-id]:not(.is-gone)', (rows) => rows.map((r) => r.getAttribute('data-session-id')!));
+}
+
+/** The text of the first element matching `selector`, or '' when it has none. */
+export async function textOf(page: Page, selector: string): Promise<string> {
+  return (await page.textContent(selector)) ?? '';
 }

@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import type { Test } from 'uvu';
 
 export interface TestPostgres {
   /** postgres://postgres@127.0.0.1:PORT/postgres */
@@ -107,5 +108,31 @@ export async function startPostgres(): Promise<TestPostgres> {
       process.off('exit', stopSync);
       stopSync();
     },
+  };
+}
+
+/**
+ * One server for a suite, started in its `before` hook and stopped in its
+ * `after`. `freshDatabase()` makes a new database (`<prefix>_<n>`) for each
+ * test, so tests never see each other's rows.
+ */
+export function postgresForSuite(test: Test, prefix: string): { readonly server: TestPostgres; freshDatabase(): Promise<string> } {
+  let server: TestPostgres | undefined;
+  let count = 0;
+  test.before(async () => {
+    server = await startPostgres();
+  });
+  test.after(async () => {
+    await server?.stop();
+  });
+  const started = (): TestPostgres => {
+    if (server === undefined) throw new Error('PostgreSQL is started by the suite\'s before hook');
+    return server;
+  };
+  return {
+    get server() {
+      return started();
+    },
+    freshDatabase: () => started().createDatabase(`${prefix}_${++count}`),
   };
 }
