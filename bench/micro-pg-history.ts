@@ -1,0 +1,101 @@
+/**
+ * What a disconnect costs the PostgreSQL backend, and how much of it is the
+ * history row (issue #7). The writer's real batch statement
+ * (src/postgres-batch.ts) deletes `users` rows in batches of 2,000, as a
+ * disconnect storm commits them, with their notifications; alternating
+ * passes also insert the `connection_history` rows, as the writer does,
+ * or leave them out. The backend's CPU time comes from /proc (Linux), so
+ * it is what the bench's "server CPU" never sees: the third process on
+ * the two cores. Run with `node dist/bench/micro-pg-history.js [passes]`;
+ * starts its own PostgreSQL server (fsync off, as the bench runs it).
+ */
+import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import pg from 'pg';
+import type { SessionRecord } from '../src/history-repository.js';
+import { migrateToLatest } from '../src/migrations.js';
+import { encodeChange } from '../src/pg-events.js';
+import { WRITE_BATCH_STATEMENT } from '../src/postgres-batch.js';
+import { openPostgres } from '../src/postgres.js';
+import type { User } from '../src/types.js';
+import { uuidV7 } from '../src/uuid-v7.js';
+import { startPostgres } from '../test/helpers/postgres.js';
+import { median } from './lib/stats.js';
+
+const BATCH = 2000;
+const BATCHES_PER_PASS = 5;
+const passes = Number(process.argv[2] ?? 6);
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+const METADATA = '{"remoteAddress":"127.0.0.1","userAgent":"node","origin":"","path":"/ws","query":{}}';
+
+/** utime + stime of one process, in µs (at the kernel's tick resolution). */
+function processCpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+}
+
+function users(n: number): User[] {
+  const iso = new Date().toISOString();
+  return Array.from({ length: n }, () => ({ id: uuidV7(), sessionId: uuidV7(), connectedAt: iso, lastActiveAt: iso, metadata: JSON.parse(METADATA) }));
+}
+
+function historyOf(gone: User[]): SessionRecord[] {
+  const now = new Date().toISOString();
+  return gone.map((u) => ({
+    id: u.id, sessionId: u.sessionId, user: null, remoteAddress: '127.0.0.1', userAgent: 'node',
+    connectedAt: u.connectedAt, disconnectedAt: now, durationMs: 1000, closeCode: 1000, closeReason: '', messages: 3, bytesIn: 40,
+  }));
+}
+
+/** The statement's 23 parameters, in postgres-batch.ts's order. */
+function parameters(connected: User[], gone: User[], ended: SessionRecord[]): unknown[] {
+  const sessionIds = gone.map((u) => u.sessionId);
+  const pick = <K extends keyof SessionRecord>(key: K) => ended.map((r) => r[key]);
+  return [
+    '', connected.map((u) => u.id), connected.map((u) => u.sessionId), connected.map((u) => u.connectedAt),
+    connected.map((u) => u.lastActiveAt), connected.map(() => METADATA), [], [], sessionIds,
+    pick('id'), pick('sessionId'), pick('user'), pick('remoteAddress'), pick('userAgent'), pick('connectedAt'),
+    pick('disconnectedAt'), pick('durationMs'), pick('closeCode'), pick('closeReason'), pick('messages'), pick('bytesIn'),
+    'roster_changes', encodeChange({ connected: [], activity: [], disconnected: sessionIds }, 'node'),
+  ];
+}
+
+const server = await startPostgres();
+try {
+  const db = openPostgres({ url: server.url, poolSize: 1, connectTimeoutMs: 5000, idleTimeoutMs: 10_000, statementTimeoutMs: 0 });
+  const { error } = await migrateToLatest(db);
+  await db.destroy();
+  if (error) throw error;
+  const client = new pg.Client({ connectionString: server.url });
+  await client.connect();
+  const pid: number = (await client.query('select pg_backend_pid() as pid')).rows[0].pid;
+  const run = (values: unknown[]) => client.query({ name: WRITE_BATCH_STATEMENT.name, text: WRITE_BATCH_STATEMENT.text, values });
+
+  const perClose: Record<'with history' | 'without', { cpu: number[]; wall: number[] }> = {
+    'with history': { cpu: [], wall: [] },
+    without: { cpu: [], wall: [] },
+  };
+  const closes = BATCH * BATCHES_PER_PASS;
+  console.log(`# node dist/bench/micro-pg-history.js ${passes}: batch statement deleting ${BATCH} users rows per run, ${BATCHES_PER_PASS} runs per pass, alternating passes (the first pair warms up)`);
+  for (let pass = 0; pass < (passes + 1) * 2; pass++) {
+    const kind = pass % 2 === 0 ? 'with history' : 'without';
+    const rows = users(closes);
+    for (let i = 0; i < BATCHES_PER_PASS; i++) await run(parameters(rows.slice(i * BATCH, (i + 1) * BATCH), [], []));
+    const cpuBefore = processCpuMicros(pid);
+    const started = performance.now();
+    for (let i = 0; i < BATCHES_PER_PASS; i++) {
+      const gone = rows.slice(i * BATCH, (i + 1) * BATCH);
+      await run(parameters([], gone, kind === 'with history' ? historyOf(gone) : []));
+    }
+    const wallMicros = (performance.now() - started) * 1000;
+    if (pass < 2) continue;
+    perClose[kind].cpu.push((processCpuMicros(pid) - cpuBefore) / closes);
+    perClose[kind].wall.push(wallMicros / closes);
+  }
+  for (const [kind, { cpu, wall }] of Object.entries(perClose)) {
+    console.log(`  ${kind.padEnd(12)}: backend CPU ${median(cpu).toFixed(1)} µs per close (passes ${cpu.map((v) => v.toFixed(1)).join(' ')}), wall ${median(wall).toFixed(1)} µs per close`);
+  }
+  await client.end();
+} finally {
+  await server.stop();
+}
