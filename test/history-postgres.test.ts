@@ -10,13 +10,13 @@ import * as assert from 'uvu/assert';
 import { insertSessions, listSessions, pruneSessions, sessionStats, type SessionRecord } from '../src/history-repository.js';
 import { migrateToLatest } from '../src/migrations.js';
 import { openDatabase } from '../src/postgres.js';
-import { startPostgres, type TestPostgres } from './helpers/postgres.js';
+import { postgresForSuite } from './helpers/postgres.js';
 import { startTracker, TOKEN } from './helpers/tracker.js';
 import { connectAdmin, connectClient, waitFor } from './helpers/ws-client.js';
 
 const POOL = { poolSize: 4, dbConnectTimeoutMs: 5000, dbIdleTimeoutMs: 10_000, dbStatementTimeoutMs: 10_000 };
 const test = suite('history on PostgreSQL');
-let server: TestPostgres | undefined;
+const postgres = postgresForSuite(test, 'history');
 
 function record(endedMs: number, overrides: Partial<SessionRecord> = {}): SessionRecord {
   return {
@@ -36,15 +36,8 @@ function record(endedMs: number, overrides: Partial<SessionRecord> = {}): Sessio
   };
 }
 
-test.before(async () => {
-  server = await startPostgres();
-});
-test.after(async () => {
-  await server?.stop();
-});
-
 test('round-trip, stable pages on ties, prune, stats', async () => {
-  const db = openDatabase({ databasePath: 'unused', databaseUrl: await server!.createDatabase('history_repo'), ...POOL });
+  const db = openDatabase({ databasePath: 'unused', databaseUrl: await postgres.freshDatabase(), ...POOL });
   try {
     const { error } = await migrateToLatest(db);
     if (error) throw error;
@@ -79,7 +72,7 @@ test('round-trip, stable pages on ties, prune, stats', async () => {
 });
 
 test('a tracker on DATABASE_URL writes history rows with close codes and message counts', async () => {
-  const t = await startTracker({ databaseUrl: await server!.createDatabase('history_tracker') });
+  const t = await startTracker({ databaseUrl: await postgres.freshDatabase() });
   try {
     const admin = await connectAdmin(t.wsUrl('/admin/stream'), TOKEN);
     const leaver = await connectClient(t.wsUrl('/ws?user=pg-leaver'));

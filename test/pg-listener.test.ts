@@ -9,20 +9,13 @@ import * as assert from 'uvu/assert';
 import { silentLogger } from '../src/logger.js';
 import { PgListener, type RemoteChange } from '../src/pg-events.js';
 import { clientConfig, openPostgres } from '../src/postgres.js';
-import { startPostgres, type TestPostgres } from './helpers/postgres.js';
+import { postgresForSuite } from './helpers/postgres.js';
 import { waitFor } from './helpers/ws-client.js';
 import { publishChange } from '../src/pg-events.js';
 
 const listener = suite('PgListener');
 
-let pg: TestPostgres;
-
-listener.before(async () => {
-  pg = await startPostgres();
-});
-listener.after(async () => {
-  await pg.stop();
-});
+const postgres = postgresForSuite(listener, 'listener');
 
 /** Forwards to PostgreSQL; `freeze()` stops forwarding on open sockets without closing them. */
 async function startProxy(target: number): Promise<{ port: number; freeze(): void; close(): Promise<void> }> {
@@ -55,9 +48,9 @@ async function startProxy(target: number): Promise<{ port: number; freeze(): voi
 }
 
 listener('a silent (half-open) connection is detected by the probe; the listener reconnects', async () => {
-  const proxy = await startProxy(pg.port);
+  const proxy = await startProxy(postgres.server.port);
   const url = `postgres://postgres@127.0.0.1:${proxy.port}/postgres`;
-  const writer = openPostgres({ url: pg.url, poolSize: 2, connectTimeoutMs: 2000, idleTimeoutMs: 10_000, statementTimeoutMs: 0 });
+  const writer = openPostgres({ url: postgres.server.url, poolSize: 2, connectTimeoutMs: 2000, idleTimeoutMs: 10_000, statementTimeoutMs: 0 });
   const received: RemoteChange[] = [];
   const listening: boolean[] = [];
   const lost: string[] = [];

@@ -24,7 +24,7 @@ import {
   withTransaction,
 } from '../src/repository.js';
 import type { User } from '../src/types.js';
-import { startPostgres, type TestPostgres } from './helpers/postgres.js';
+import { postgresForSuite } from './helpers/postgres.js';
 import { tempDir } from './helpers/tracker.js';
 
 const POOL = { poolSize: 4, dbConnectTimeoutMs: 5000, dbIdleTimeoutMs: 10_000, dbStatementTimeoutMs: 10_000 };
@@ -175,21 +175,15 @@ const sqliteSuite = storeSuite(
   false,
 );
 
-let server: TestPostgres | undefined;
-let databases = 0;
 const pgSuite = storeSuite(
   'PostgreSQL',
   async () => {
-    server ??= await startPostgres();
-    const url = await server.createDatabase(`store_${++databases}`);
-    const db = openDatabase({ databasePath: 'unused', databaseUrl: url, ...POOL });
+    const db = openDatabase({ databasePath: 'unused', databaseUrl: await postgres.freshDatabase(), ...POOL });
     return { db, close: () => db.destroy() };
   },
   true,
 );
-pgSuite.after(async () => {
-  await server?.stop();
-});
+const postgres = postgresForSuite(pgSuite, 'store');
 
 sqliteSuite.run();
 pgSuite.run();
