@@ -4,13 +4,11 @@
  * (src/postgres-batch.ts) deletes `users` rows in batches of 2,000, as a
  * disconnect storm commits them, with their notifications; alternating
  * passes also insert the `connection_history` rows, as the writer does,
- * or leave them out. The backend's CPU time comes from /proc (Linux), so
- * it is what the bench's "server CPU" never sees: the third process on
- * the two cores. Run with `node dist/bench/micro-pg-history.js [passes]`;
+ * or leave them out. The CPU time of the PostgreSQL server (every one of
+ * its processes) comes from /proc (Linux): the bench's "database CPU" rows,
+ * the third process on the two cores. Run with `node dist/bench/micro-pg-history.js [passes]`;
  * starts its own PostgreSQL server (fsync off, as the bench runs it).
  */
-import { readFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import pg from 'pg';
 import type { SessionRecord } from '../src/history-repository.js';
 import { migrateToLatest } from '../src/migrations.js';
@@ -20,19 +18,13 @@ import { openPostgres } from '../src/postgres.js';
 import type { User } from '../src/types.js';
 import { uuidV7 } from '../src/uuid-v7.js';
 import { startPostgres } from '../test/helpers/postgres.js';
+import { processTreeCpuMicros } from './lib/process-cpu.js';
 import { median } from './lib/stats.js';
 
 const BATCH = 2000;
 const BATCHES_PER_PASS = 5;
 const passes = Number(process.argv[2] ?? 6);
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 const METADATA = '{"remoteAddress":"127.0.0.1","userAgent":"node","origin":"","path":"/ws","query":{}}';
-
-/** utime + stime of one process, in µs (at the kernel's tick resolution). */
-function processCpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
-}
 
 function users(n: number): User[] {
   const iso = new Date().toISOString();
@@ -68,7 +60,6 @@ try {
   if (error) throw error;
   const client = new pg.Client({ connectionString: server.url });
   await client.connect();
-  const pid: number = (await client.query('select pg_backend_pid() as pid')).rows[0].pid;
   const run = (values: unknown[]) => client.query({ name: WRITE_BATCH_STATEMENT.name, text: WRITE_BATCH_STATEMENT.text, values });
 
   const perClose: Record<'with history' | 'without', { cpu: number[]; wall: number[] }> = {
@@ -81,7 +72,7 @@ try {
     const kind = pass % 2 === 0 ? 'with history' : 'without';
     const rows = users(closes);
     for (let i = 0; i < BATCHES_PER_PASS; i++) await run(parameters(rows.slice(i * BATCH, (i + 1) * BATCH), [], []));
-    const cpuBefore = processCpuMicros(pid);
+    const cpuBefore = processTreeCpuMicros(server.pid);
     const started = performance.now();
     for (let i = 0; i < BATCHES_PER_PASS; i++) {
       const gone = rows.slice(i * BATCH, (i + 1) * BATCH);
@@ -89,11 +80,11 @@ try {
     }
     const wallMicros = (performance.now() - started) * 1000;
     if (pass < 2) continue;
-    perClose[kind].cpu.push((processCpuMicros(pid) - cpuBefore) / closes);
+    perClose[kind].cpu.push((processTreeCpuMicros(server.pid) - cpuBefore) / closes);
     perClose[kind].wall.push(wallMicros / closes);
   }
   for (const [kind, { cpu, wall }] of Object.entries(perClose)) {
-    console.log(`  ${kind.padEnd(12)}: backend CPU ${median(cpu).toFixed(1)} µs per close (passes ${cpu.map((v) => v.toFixed(1)).join(' ')}), wall ${median(wall).toFixed(1)} µs per close`);
+    console.log(`  ${kind.padEnd(12)}: PostgreSQL CPU ${median(cpu).toFixed(1)} µs per close (passes ${cpu.map((v) => v.toFixed(1)).join(' ')}), wall ${median(wall).toFixed(1)} µs per close`);
   }
   await client.end();
 } finally {

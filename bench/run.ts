@@ -13,6 +13,7 @@ import type { BenchConfig, Metric, Scenario, ServerKind } from './lib/scenario.j
 import { median } from './lib/stats.js';
 import { scenarios } from './scenarios/index.js';
 import { startPostgres } from '../test/helpers/postgres.js';
+import { processTreeCpuMicros } from './lib/process-cpu.js';
 
 /** Single-node scenarios repeated on PostgreSQL; the write path differs, the socket work does not. */
 const PG_SCENARIOS = ['connect', 'disconnect', 'fanout', 'snapshot'];
@@ -144,7 +145,8 @@ function windowProfileFile(scenario: string, kind: ServerKind): string {
 
 type Samples = Map<string, { metric: Metric; values: Record<ServerKind, number[]> }>;
 
-async function runRound(scenario: Scenario, kind: ServerKind, flags: Flags, samples: Samples, notes: string[]): Promise<void> {
+/** `databaseCpuMicros`: on PostgreSQL, the database server's CPU so far (bench/lib/process-cpu.ts). */
+async function runRound(scenario: Scenario, kind: ServerKind, flags: Flags, samples: Samples, notes: string[], databaseCpuMicros?: () => number): Promise<void> {
   const profiled = (who: string) => {
     if (flags.profile === undefined || (flags.profile === 'tracker' && who !== 'tracker')) return [];
     mkdirSync(profileDir, { recursive: true });
@@ -174,6 +176,7 @@ async function runRound(scenario: Scenario, kind: ServerKind, flags: Flags, samp
       note: (text) => notes.push(`${scenario.id}: ${text}`),
       windowProfile: flags.profileWindow ? windowProfileFile(scenario.id, kind) : undefined,
       markWindows: flags.markWindows,
+      databaseCpuMicros,
     });
     const limit = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`timed out after ${scenario.timeoutMs(flags.config)} ms`)), scenario.timeoutMs(flags.config));
@@ -284,13 +287,13 @@ async function dashboardRows(notes: string[]): Promise<string[][]> {
   }
 }
 
-async function runScenario(scenario: Scenario, flags: Flags, samples: Samples, notes: string[]): Promise<void> {
+async function runScenario(scenario: Scenario, flags: Flags, samples: Samples, notes: string[], databaseCpuMicros?: () => number): Promise<void> {
   const rounds = scenario.rounds?.(flags.config) ?? flags.config.rounds;
   console.log(`${scenario.title} (${scenario.describe(flags.config)})`);
   for (let round = 0; round < rounds; round++) {
     // Alternate who goes first so warm caches and drifting load favour neither.
     const order = round % 2 === 0 ? scenario.kinds : [...scenario.kinds].reverse();
-    for (const kind of order) await runRound(scenario, kind, flags, samples, notes);
+    for (const kind of order) await runRound(scenario, kind, flags, samples, notes, databaseCpuMicros);
   }
 }
 
@@ -343,7 +346,7 @@ async function main(): Promise<void> {
     try {
       // The tracker server reads BENCH_DATABASE_URL; forked children inherit it.
       process.env.BENCH_DATABASE_URL = pg.url;
-      for (const scenario of pgRan) await runScenario(scenario, flags, samples, notes);
+      for (const scenario of pgRan) await runScenario(scenario, flags, samples, notes, () => processTreeCpuMicros(pg.pid));
     } finally {
       delete process.env.BENCH_DATABASE_URL;
       await pg.stop();

@@ -64,6 +64,8 @@ export interface RoundContext {
   windowProfile: string | undefined;
   /** Print each timed window's pids and CLOCK_MONOTONIC bounds to stderr (`--mark-windows`). */
   markWindows: boolean;
+  /** On PostgreSQL: the database server's CPU time so far, all its processes (µs). */
+  databaseCpuMicros: (() => number) | undefined;
 }
 
 export interface Scenario {
@@ -128,27 +130,44 @@ export async function closeAllAndDrain(ctx: RoundContext): Promise<void> {
 
 /**
  * Run the timed part of a throughput scenario: returns what `work`
- * returns and the server's CPU time over it (µs, all threads), and with
- * `--profile-window` has the server profile exactly that window.
+ * returns and the CPU time over it (µs) of the server (all threads), of
+ * the load generator and, on PostgreSQL, of the database server, and
+ * with `--profile-window` has the server profile exactly that window.
  */
-export async function timedWindow<T>(ctx: RoundContext, work: () => Promise<T>): Promise<{ result: T; cpuMicros: number; loadCpuMicros: number }> {
+export async function timedWindow<T>(
+  ctx: RoundContext,
+  work: () => Promise<T>,
+): Promise<{ result: T; cpuMicros: number; loadCpuMicros: number; databaseCpuMicros: number | undefined }> {
   if (ctx.windowProfile !== undefined) await ctx.server.call('profileStart');
   const before: number = await ctx.server.call('cpuMicros');
   const loadBefore: number = await ctx.load.call('cpuMicros');
+  const databaseBefore = ctx.databaseCpuMicros?.();
   const startNs = process.hrtime.bigint();
   const result = await work();
   const endNs = process.hrtime.bigint();
+  const databaseAfter = ctx.databaseCpuMicros?.();
   const loadAfter: number = await ctx.load.call('cpuMicros');
   const after: number = await ctx.server.call('cpuMicros');
   if (ctx.windowProfile !== undefined) await ctx.server.call('profileStop', { file: ctx.windowProfile });
   // CLOCK_MONOTONIC, as `perf record -k CLOCK_MONOTONIC` stamps its samples (bench/perf-attribution.ts).
   if (ctx.markWindows) console.error(`window ${ctx.kind} server=${ctx.server.process.pid} load=${ctx.load.process.pid} ${startNs} ${endNs}`);
-  return { result, cpuMicros: after - before, loadCpuMicros: loadAfter - loadBefore };
+  const databaseCpuMicros = databaseBefore === undefined || databaseAfter === undefined ? undefined : databaseAfter - databaseBefore;
+  return { result, cpuMicros: after - before, loadCpuMicros: loadAfter - loadBefore, databaseCpuMicros };
 }
 
 /** The load generator's CPU per operation: what the server's share of the two cores competes with. */
 export function loadCpuMetric(label: string, loadCpuMicros: number, operations: number): Metric {
   return { name: `load CPU per ${label}`, unit: 'µs', value: loadCpuMicros / operations, better: 'lower' };
+}
+
+/**
+ * Tracker on PostgreSQL only: the database server's CPU per operation, the
+ * third process on the two cores, which "server CPU" does not count. Bare
+ * `ws` uses no database, so it has no such row.
+ */
+export function databaseCpuMetrics(ctx: RoundContext, label: string, databaseCpuMicros: number | undefined, operations: number): Metric[] {
+  if (ctx.kind !== 'tracker' || databaseCpuMicros === undefined) return [];
+  return [{ name: `database CPU per ${label}`, unit: 'µs', value: databaseCpuMicros / operations, better: 'lower' }];
 }
 
 /** Tracker only: how many rows each commit carried (events per batch of events). */

@@ -16,6 +16,7 @@
 import {
   closeAllAndDrain,
   connectAll,
+  databaseCpuMetrics,
   loadCpuMetric,
   rowsPerCommit,
   timedWindow,
@@ -33,12 +34,13 @@ export const connectStorm: Scenario = {
   async run(ctx) {
     const { n, concurrency, lowConcurrency } = ctx.config;
     await warmUp(ctx);
-    const { result, cpuMicros, loadCpuMicros } = await timedWindow(ctx, () => connectAll(ctx, n, concurrency));
+    const { result, cpuMicros, loadCpuMicros, databaseCpuMicros } = await timedWindow(ctx, () => connectAll(ctx, n, concurrency));
     const metrics: Metric[] = [
       { name: 'connects/s', unit: '/s', value: (n / result.ms) * 1000, better: 'higher', target: { label: '≥ 0.95× bare', minRatio: 0.95 } },
       // What the throughput ratio hides on a shared machine: the server's own work per connect.
       { name: 'server CPU per connect', unit: 'µs', value: cpuMicros / n, better: 'lower' },
       loadCpuMetric('connect', loadCpuMicros, n),
+      ...databaseCpuMetrics(ctx, 'connect', databaseCpuMicros, n),
     ];
     if (ctx.kind === 'tracker') metrics.push(await rowsPerCommit(ctx, 'connected'));
     await closeAllAndDrain(ctx);

@@ -5,7 +5,7 @@
  * last socket's TCP close and its last `disconnected` event, emitted after
  * the DELETE committed: the rows are gone (checked with a COUNT after).
  */
-import { connectAll, loadCpuMetric, rowsPerCommit, timedWindow, warmUp, type Metric, type Scenario } from '../lib/scenario.js';
+import { connectAll, databaseCpuMetrics, loadCpuMetric, rowsPerCommit, timedWindow, warmUp, type Metric, type Scenario } from '../lib/scenario.js';
 import { wallMs } from '../lib/stats.js';
 
 export const disconnectStorm: Scenario = {
@@ -22,7 +22,7 @@ export const disconnectStorm: Scenario = {
     const { held } = await ctx.server.call('armDrain');
     if (held !== n) throw new Error(`server holds ${held}, expected ${n}`);
     let started = 0;
-    const { result: drainedAt, cpuMicros, loadCpuMicros } = await timedWindow(ctx, async () => {
+    const { result: drainedAt, cpuMicros, loadCpuMicros, databaseCpuMicros } = await timedWindow(ctx, async () => {
       started = wallMs();
       await ctx.load.call('closeAll');
       return (await ctx.server.call('waitDrain')) as number;
@@ -33,6 +33,7 @@ export const disconnectStorm: Scenario = {
       { name: 'closes/s', unit: '/s', value: (n / (drainedAt - started)) * 1000, better: 'higher', target: { label: '≥ 0.95× bare', minRatio: 0.95 } },
       { name: 'server CPU per close', unit: 'µs', value: cpuMicros / n, better: 'lower' },
       loadCpuMetric('close', loadCpuMicros, n),
+      ...databaseCpuMetrics(ctx, 'close', databaseCpuMicros, n),
     ];
     if (ctx.kind === 'tracker') {
       metrics.push(await rowsPerCommit(ctx, 'disconnected'));

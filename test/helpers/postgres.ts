@@ -5,7 +5,7 @@
  * the directory. Nothing is skipped: CI installs the server binaries.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,8 @@ export interface TestPostgres {
   /** postgres://postgres@127.0.0.1:PORT/postgres */
   url: string;
   port: number;
+  /** The postmaster's process id (every backend is its child): for bench/lib/process-cpu.ts. */
+  pid: number;
   /** A fresh database on this server; returns its URL. */
   createDatabase(name: string): Promise<string>;
   /** Run one SQL statement as the superuser on the default database. */
@@ -74,6 +76,8 @@ export async function startPostgres(): Promise<TestPostgres> {
     throw error;
   }
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  // pg_ctl -w returned, so postmaster.pid is written; its first line is the pid.
+  const pid = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n', 1)[0]);
   let stopped = false;
   const stopSync = () => {
     if (stopped) return;
@@ -99,6 +103,7 @@ export async function startPostgres(): Promise<TestPostgres> {
   return {
     url,
     port,
+    pid,
     query,
     async createDatabase(name) {
       await query(`create database "${name.replace(/"/g, '')}"`);
