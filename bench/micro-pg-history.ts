@@ -1,13 +1,13 @@
 /**
- * What a disconnect costs the PostgreSQL backend, and how much of it is the
- * history row (issue #7). The writer's real batch statement
- * (src/postgres-batch.ts) deletes `users` rows in batches of 2,000, as a
- * disconnect storm commits them, with their notifications; alternating
- * passes also insert the `connection_history` rows, as the writer does,
- * or leave them out. The CPU time of the PostgreSQL server (every one of
- * its processes) comes from /proc (Linux): the bench's "database CPU" rows,
- * the third process on the two cores. Run with `node dist/bench/micro-pg-history.js [passes]`;
- * starts its own PostgreSQL server (fsync off, as the bench runs it).
+ * What a disconnect costs PostgreSQL, and how much of it is the history
+ * row (issue #7). The writer's real batch statement (src/postgres-batch.ts)
+ * deletes `users` rows in batches of 2,000, as a disconnect storm commits
+ * them, with their notifications. Alternating passes also insert the
+ * `connection_history` rows, as the writer does, or leave them out.
+ * PostgreSQL's CPU time (all its processes) comes from /proc (Linux), as
+ * in the bench's "database CPU" rows: the third process on the two cores.
+ * Run with `node dist/bench/micro-pg-history.js [passes]`; it starts its
+ * own PostgreSQL server (fsync off, as the bench runs it).
  */
 import pg from 'pg';
 import type { SessionRecord } from '../src/history-repository.js';
