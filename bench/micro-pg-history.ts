@@ -9,16 +9,14 @@
  * Run with `node dist/bench/micro-pg-history.js [passes]`; it starts its
  * own PostgreSQL server (fsync off, as the bench runs it).
  */
-import pg from 'pg';
 import type { SessionRecord } from '../src/history-repository.js';
-import { migrateToLatest } from '../src/migrations.js';
 import { encodeChange } from '../src/pg-events.js';
 import { WRITE_BATCH_STATEMENT } from '../src/postgres-batch.js';
-import { openPostgres } from '../src/postgres.js';
 import type { User } from '../src/types.js';
 import { uuidV7 } from '../src/uuid-v7.js';
 import { startPostgres } from '../test/helpers/postgres.js';
 import { processTreeCpuMicros } from './lib/process-cpu.js';
+import { migratedClient } from './lib/postgres-client.js';
 import { median } from './lib/stats.js';
 
 const BATCH = 2000;
@@ -54,12 +52,7 @@ function parameters(connected: User[], gone: User[], ended: SessionRecord[]): un
 
 const server = await startPostgres();
 try {
-  const db = openPostgres({ url: server.url, poolSize: 1, connectTimeoutMs: 5000, idleTimeoutMs: 10_000, statementTimeoutMs: 0 });
-  const { error } = await migrateToLatest(db);
-  await db.destroy();
-  if (error) throw error;
-  const client = new pg.Client({ connectionString: server.url });
-  await client.connect();
+  const client = await migratedClient(server.url);
   const run = (values: unknown[]) => client.query({ name: WRITE_BATCH_STATEMENT.name, text: WRITE_BATCH_STATEMENT.text, values });
 
   const perClose: Record<'with history' | 'without', { cpu: number[]; wall: number[] }> = {

@@ -8,11 +8,9 @@
  * PostgreSQL server.
  */
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
-import { migrateToLatest } from '../src/migrations.js';
 import { WRITE_BATCH_STATEMENT } from '../src/postgres-batch.js';
-import { openPostgres } from '../src/postgres.js';
 import { startPostgres } from '../test/helpers/postgres.js';
+import { migratedClient } from './lib/postgres-client.js';
 import { median } from './lib/stats.js';
 
 const rows = Number(process.argv[2] ?? 20);
@@ -29,12 +27,7 @@ function parameters(sessionIds: string[], gone: string[]): unknown[] {
 
 const server = await startPostgres();
 try {
-  const db = openPostgres({ url: server.url, poolSize: 1, connectTimeoutMs: 5000, idleTimeoutMs: 10_000, statementTimeoutMs: 0 });
-  const { error } = await migrateToLatest(db);
-  await db.destroy();
-  if (error) throw error;
-  const client = new pg.Client({ connectionString: server.url });
-  await client.connect();
+  const client = await migratedClient(server.url);
   const { name, text } = WRITE_BATCH_STATEMENT;
   console.log(`batch statement, ${rows} rows inserted and ${rows} deleted per run, ${RUNS} runs per pass, one connection`);
   // The first pass warms the server's caches and is not shown.
