@@ -47,6 +47,11 @@ export class ClusterView {
     return this.#rows !== undefined && this.#buffered === undefined;
   }
 
+  /** Rows held; 0 while not ready. */
+  get size(): number {
+    return this.ready ? this.#rows!.size : 0;
+  }
+
   /** Whether the cluster holds `sessionId` as far as this view knows; undefined while not ready. */
   holds(sessionId: string): boolean | undefined {
     return this.ready ? this.#rows!.has(sessionId) : undefined;
@@ -99,6 +104,13 @@ export class ClusterView {
     }
     this.#rows.apply(change);
     return true;
+  }
+
+  /** The rows as one JSON text (see CommittedView.json); an empty list while not ready. */
+  json(options: JsonOptions): string {
+    let text = '';
+    this.writeJson((piece) => (text = piece), options, Infinity);
+    return text;
   }
 
   /** The rows as JSON in pieces, newest connection first (see CommittedView.writeJson); empty while not ready. */

@@ -204,6 +204,12 @@ export const MultiNode = {
   maxPayloadBytes: 7900,
   /** NODE_ID: letters, digits, dot, dash, underscore. */
   nodeIdPattern: /^[A-Za-z0-9._-]{1,64}$/,
+  /**
+   * GET /active-users waits this long for its barrier to come back through
+   * the listener before it reads the table instead: a request is never
+   * held for as long as a half-open listener connection takes to detect.
+   */
+  barrierTimeoutMs: 2000,
 } as const;
 
 export const SchemaMode = ['migrate', 'verify'] as const;

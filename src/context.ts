@@ -21,12 +21,13 @@ export interface TrackerContext extends ClientContext {
   /** True from the first step of shutdown on. */
   stopping: boolean;
   /**
-   * One node: the GET /active-users body, `{"count":…,"users":[…]}`, for
-   * a page of the list as committed, from memory (committed-view.ts).
-   * Undefined with several nodes: GET /active-users then reads the shared
-   * table, which is current for every node at once.
+   * The GET /active-users body, `{"count":…,"users":[…]}`, for a page of
+   * the list, from memory. One node: the table as committed
+   * (committed-view.ts). Several: the cluster view, once a barrier has
+   * come back (multi-node.ts); undefined when the view cannot serve, and
+   * GET /active-users then reads the shared table.
    */
-  activeUsersBody?(page: Page): string;
+  activeUsersBody(page: Page): string | Promise<string | undefined>;
   /**
    * Several nodes: whether this node's change listener is connected (while
    * it is not, admins here miss other nodes' changes and new ones wait).

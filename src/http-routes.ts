@@ -103,9 +103,9 @@ async function activeUsers(ctx: TrackerContext, url: RequestTarget, res: ServerR
     sendError(res, 400, `limit must be 1..${ACTIVE_USERS_MAX_LIMIT} and offset a whole number`);
     return;
   }
-  const body = ctx.activeUsersBody?.({ offset, limit });
+  // From memory when it can be: one node's committed view, or the cluster view after a barrier.
+  const body = await ctx.activeUsersBody({ offset, limit });
   if (body !== undefined) {
-    // One node: the table as committed, kept in memory; no query (committed-view.ts).
     sendJsonText(res, 200, body);
     return;
   }

@@ -16,7 +16,8 @@
  * a new admin is served only once a barrier it sends has come back
  * through the listener: its snapshot then holds every change committed
  * before it subscribed, on any node (one small round trip, no read of
- * the table).
+ * the table). GET /active-users is served the same way, and reads the
+ * table instead when the view cannot serve it promptly.
  *
  * While the view loads (at start, and after the listener reconnects)
  * new admins wait. After a listener outage, changes were missed: every
@@ -27,6 +28,7 @@ import { sql } from 'kysely';
 import type pg from 'pg';
 import type { AdminChannel, AdminSession, MessageProducer } from './admin-channel.js';
 import { ClusterView } from './cluster-view.js';
+import type { Page } from './committed-view.js';
 import { CloseCode, CloseReason, MultiNode, RetryBackoff, SNAPSHOT_FRAGMENT_ROWS } from './constants.js';
 import type { Database } from './database.js';
 import type { Logger } from './logger.js';
@@ -37,7 +39,7 @@ import { writeBatchInOneStatement } from './postgres-batch.js';
 import type { RowStore } from './record-writer.js';
 import { getUserBySessionId, listActiveUsers, listSessionIdsOfNode } from './repository.js';
 import type { User } from './types.js';
-import { SNAPSHOT_ENVELOPE } from './user-json.js';
+import { activeUsersEnvelope, SNAPSHOT_ENVELOPE } from './user-json.js';
 
 export interface MultiNodeOptions {
   db: Database;
@@ -59,6 +61,14 @@ export interface MultiNodeOptions {
 /** Session ids are UUIDs; anything much longer is not one and is not relayed. */
 const MAX_SESSION_ID_LENGTH = 128;
 
+/** Whoever sent a barrier: told once, when it comes back or can no longer come back. */
+interface BarrierWaiter {
+  /** Back through the listener (or it could not be sent: then the view is served as it is). */
+  passed(): void;
+  /** Sent on a listener connection since lost, or the hub stopped. */
+  lost(): void;
+}
+
 export class MultiNodeHub {
   readonly #options: MultiNodeOptions;
   readonly #registry: NodeRegistry;
@@ -67,8 +77,8 @@ export class MultiNodeHub {
   readonly #view = new ClusterView();
   /** Admins waiting for the view (listener down, or the view loading). */
   readonly #waiting = new Set<AdminSession>();
-  /** Admins waiting for their barrier to come back, by its token. */
-  readonly #barriers = new Map<string, AdminSession>();
+  /** Barriers on their way back through the listener, by token. */
+  readonly #barriers = new Map<string, BarrierWaiter>();
   /** Bumped at every (re)LISTEN; a load begun under an older one is dropped. */
   #generation = 0;
   #loadRetry: NodeJS.Timeout | undefined;
@@ -123,6 +133,7 @@ export class MultiNodeHub {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#loadRetry);
+    this.#loseBarriers();
     await this.#registry.stop();
     await this.#listener.stop();
   }
@@ -145,31 +156,72 @@ export class MultiNodeHub {
   /** Snapshot then live changes for one admin, once its barrier is back; see the file comment. */
   subscribe(admin: AdminSession): void {
     if (this.#stopped || admin.socket.readyState !== admin.socket.OPEN) return;
-    if (!this.#listener.listening || !this.#view.ready) {
+    if (!this.#canServe()) {
       this.#waiting.add(admin);
       return;
     }
-    const token = randomUUID();
-    this.#barriers.set(token, admin);
-    publishBarrier(this.#options.db, token).catch((error) => {
-      // Nothing will come back: serve what the view holds rather than nothing.
-      if (!this.#barriers.delete(token)) return;
-      this.#options.logger.warn({ err: error }, 'admin snapshot barrier failed; serving the view as it is');
-      this.#serve(admin);
+    this.#sendBarrier({ passed: () => this.#serve(admin), lost: () => this.#waiting.add(admin) });
+  }
+
+  /**
+   * The GET /active-users body for `page`, from the view once a barrier
+   * has come back, so it holds every change committed before the request
+   * on any node, as the table would. Undefined, for the caller to read the
+   * table, while the view cannot serve (listener down, view loading) or
+   * when the barrier is lost or not back within MultiNode.barrierTimeoutMs.
+   */
+  activeUsersBody(page: Page): Promise<string | undefined> {
+    if (this.#stopped || !this.#canServe()) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const answer = (body: string | undefined) => {
+        clearTimeout(timer);
+        resolve(body);
+      };
+      const token = this.#sendBarrier({
+        passed: () => answer(this.#canServe() ? this.#view.json({ page, ...activeUsersEnvelope(this.#view.size) }) : undefined),
+        lost: () => answer(undefined),
+      });
+      const timer = setTimeout(() => {
+        if (this.#barriers.delete(token)) answer(undefined);
+      }, MultiNode.barrierTimeoutMs);
     });
   }
 
+  #canServe(): boolean {
+    return this.#listener.listening && this.#view.ready;
+  }
+
+  /** Send a barrier through the database; `waiter` hears when it is back. Returns its token. */
+  #sendBarrier(waiter: BarrierWaiter): string {
+    const token = randomUUID();
+    this.#barriers.set(token, waiter);
+    publishBarrier(this.#options.db, token).catch((error) => {
+      // Nothing will come back: serve what the view holds rather than nothing.
+      if (!this.#barriers.delete(token)) return;
+      this.#options.logger.warn({ err: error }, 'snapshot barrier failed; serving the view as it is');
+      waiter.passed();
+    });
+    return token;
+  }
+
   #onBarrier(token: string): void {
-    const admin = this.#barriers.get(token);
-    if (admin === undefined) return; // another node's, or one given up on
+    const waiter = this.#barriers.get(token);
+    if (waiter === undefined) return; // another node's, or one given up on
     this.#barriers.delete(token);
-    this.#serve(admin);
+    waiter.passed();
+  }
+
+  /** Barriers sent on a connection since lost may never arrive: tell their waiters. */
+  #loseBarriers(): void {
+    const waiters = [...this.#barriers.values()];
+    this.#barriers.clear();
+    for (const waiter of waiters) waiter.lost();
   }
 
   /** Send the view and join the audience, in one step; or wait for the view. */
   #serve(admin: AdminSession): void {
     if (this.#stopped || admin.socket.readyState !== admin.socket.OPEN) return;
-    if (!this.#listener.listening || !this.#view.ready) {
+    if (!this.#canServe()) {
       this.#waiting.add(admin);
       return;
     }
@@ -184,9 +236,8 @@ export class MultiNodeHub {
 
   #onListening(reconnected: boolean): void {
     this.#generation++;
-    // Barriers sent on the old connection may never arrive: wait for the view instead.
-    for (const admin of this.#barriers.values()) this.#waiting.add(admin);
-    this.#barriers.clear();
+    // Admins wait for the view instead; requests read the table.
+    this.#loseBarriers();
     clearTimeout(this.#loadRetry);
     this.#loadView(reconnected);
   }

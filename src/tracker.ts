@@ -34,7 +34,7 @@ import { shutdownTracker } from './shutdown.js';
 import { resolveOptions, type TrackerOptions } from './tracker-options.js';
 import type { Touch, User } from './types.js';
 import { handleUpgrade } from './upgrade-handler.js';
-import { SNAPSHOT_ENVELOPE } from './user-json.js';
+import { activeUsersEnvelope, SNAPSHOT_ENVELOPE } from './user-json.js';
 
 export interface TrackerEvents {
   connected: [user: User];
@@ -174,8 +174,8 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       startedAt: Date.now(),
       stopping: false,
       ...(multiNode
-        ? { eventsListening: () => this.#multi!.listening }
-        : { activeUsersBody: (page: Page) => this.#committed.json({ page, before: `{"count":${this.#committed.size},"users":`, after: '}' }) }),
+        ? { eventsListening: () => this.#multi!.listening, activeUsersBody: (page: Page) => this.#multi!.activeUsersBody(page) }
+        : { activeUsersBody: (page: Page) => this.#committed.json({ page, ...activeUsersEnvelope(this.#committed.size) }) }),
     };
   }
 

@@ -35,6 +35,11 @@ export function userJson(user: Pick<User, 'id' | 'sessionId' | 'connectedAt'>, l
 /** The admin stream's first message is `{"type":"snapshot","users":[…]}`: the text around the array. */
 export const SNAPSHOT_ENVELOPE = { before: '{"type":"snapshot","users":', after: '}' } as const;
 
+/** GET /active-users answers `{"count":…,"users":[…]}`, `count` being every row, not the page's: the text around the array. */
+export function activeUsersEnvelope(count: number): { before: string; after: string } {
+  return { before: `{"count":${count},"users":`, after: '}' };
+}
+
 /**
  * Where a user keeps its metadata's JSON text. A symbol key is invisible
  * to JSON.stringify and Object.keys, so the User sent to admins and
