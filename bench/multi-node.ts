@@ -2,8 +2,8 @@
  * Multi-node benchmark: a throwaway PostgreSQL, N tracker nodes (real CLI
  * processes sharing it), each holding M client connections from its own
  * load process (several 127.x source addresses), and one admin on node 0
- * that must see all N×M. Reports the admin's snapshot time and the
- * cross-node event latency (a probe connects/leaves on the last node, the
+ * that must see all N×M. Reports the admin's snapshot time, the time of
+ * GET /active-users for the whole list on node 0, and the cross-node event latency (a probe connects/leaves on the last node, the
  * admin on node 0 hears it).
  *
  *   node dist/bench/multi-node.js [--nodes 4] [--per-node 15000] [--probes 40]
@@ -13,6 +13,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { ACTIVE_USERS_MAX_LIMIT } from '../src/http-routes.js';
 import { startCli, type CliProcess } from '../test/helpers/cli.js';
 import { startLoadClients, type LoadHandle } from '../test/helpers/load-clients.js';
 import { startPostgres } from '../test/helpers/postgres.js';
@@ -32,6 +33,8 @@ export interface MultiNodeBenchResult {
   /** Admin bearer upgrade sent → snapshot received, ms. */
   snapshotMs: number;
   snapshotUsers: number;
+  /** GET /active-users for the whole list on node 0, request sent → body parsed, ms. */
+  activeUsersMs: number;
   /** Probe on the last node: upgrade sent → admin on node 0 hears `connected`, ms. */
   connectLatencyMs: { median: number; p95: number };
   /** Probe closes → admin on node 0 hears `disconnected`, ms. */
@@ -117,6 +120,13 @@ export async function runMultiNodeBench(options: MultiNodeBenchOptions): Promise
     const snapshotMs = performance.now() - snapStart;
     log(`multi-node: admin snapshot of ${snapshot.users.length} users in ${Math.round(snapshotMs)} ms`);
 
+    const listStart = performance.now();
+    const res = await fetch(`http://127.0.0.1:${ports[0]}/active-users?limit=${ACTIVE_USERS_MAX_LIMIT}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    if (!res.ok) throw new Error(`GET /active-users answered ${res.status}`);
+    const listed = (await res.json()) as { users: unknown[] };
+    const activeUsersMs = performance.now() - listStart;
+    log(`multi-node: GET /active-users of ${listed.users.length} users in ${Math.round(activeUsersMs)} ms`);
+
     const lastPort = ports[ports.length - 1]!;
     const connectLatency: number[] = [];
     const disconnectLatency: number[] = [];
@@ -147,6 +157,7 @@ export async function runMultiNodeBench(options: MultiNodeBenchOptions): Promise
       connections,
       snapshotMs: round(snapshotMs),
       snapshotUsers: snapshot.users.length,
+      activeUsersMs: round(activeUsersMs),
       connectLatencyMs: { median: round(median(connectLatency)), p95: round(p95(connectLatency)) },
       disconnectLatencyMs: { median: round(median(disconnectLatency)), p95: round(p95(disconnectLatency)) },
       fillMs: Math.round(fillMs),

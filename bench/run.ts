@@ -313,6 +313,7 @@ async function multiNodeRows(flags: Flags, notes: string[]): Promise<string[][]>
     return [
       row('connections held (conns)', r.connections),
       row('admin snapshot (ms)', r.snapshotMs),
+      row('GET /active-users (ms)', r.activeUsersMs),
       row('cross-node connected median (ms)', r.connectLatencyMs.median),
       row('cross-node connected p95 (ms)', r.connectLatencyMs.p95),
       row('cross-node disconnected median (ms)', r.disconnectLatencyMs.median),
