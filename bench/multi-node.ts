@@ -13,7 +13,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { ACTIVE_USERS_MAX_LIMIT } from '../src/http-routes.js';
+import { ActiveUsersLimits } from '../src/constants.js';
 import { startCli, type CliProcess } from '../test/helpers/cli.js';
 import { startLoadClients, type LoadHandle } from '../test/helpers/load-clients.js';
 import { startPostgres } from '../test/helpers/postgres.js';
@@ -121,7 +121,7 @@ export async function runMultiNodeBench(options: MultiNodeBenchOptions): Promise
     log(`multi-node: admin snapshot of ${snapshot.users.length} users in ${Math.round(snapshotMs)} ms`);
 
     const listStart = performance.now();
-    const res = await fetch(`http://127.0.0.1:${ports[0]}/active-users?limit=${ACTIVE_USERS_MAX_LIMIT}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const res = await fetch(`http://127.0.0.1:${ports[0]}/active-users?limit=${ActiveUsersLimits.maxPage}`, { headers: { authorization: `Bearer ${TOKEN}` } });
     if (!res.ok) throw new Error(`GET /active-users answered ${res.status}`);
     const listed = (await res.json()) as { users: unknown[] };
     const activeUsersMs = performance.now() - listStart;

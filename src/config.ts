@@ -3,7 +3,7 @@
  * flags (`PORT` ↔ `--port`), validated once, and frozen. A bad value throws
  * a ConfigError naming the setting; the CLI turns it into exit code 2.
  */
-import { Defaults, LogLevels, MultiNode, NodeDefaults, SchemaMode, type LogLevel } from './constants.js';
+import { Defaults, LogLevels, MIN_TOKEN_LENGTH, MultiNode, NodeDefaults, SchemaMode, type LogLevel } from './constants.js';
 
 export interface ServerConfig {
   port: number;
@@ -114,8 +114,6 @@ const DEFAULTS: ServerConfig = {
   metricsToken: undefined,
   historyRetentionDays: Defaults.historyRetentionDays,
 };
-
-export const MIN_TOKEN_LENGTH = 16;
 
 export function flagName(env: string): string {
   return '--' + env.toLowerCase().replace(/_/g, '-');

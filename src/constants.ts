@@ -108,11 +108,24 @@ export const Defaults = {
   /** Node's http limits for the handshake. */
   maxHeaderSize: 16 * 1024,
   maxHeadersCount: 64,
+  /** Give a slow or silent client this long to send its request headers. */
+  headersTimeoutMs: 10_000,
+  /** And this long for the whole request. */
+  requestTimeoutMs: 30_000,
   /** Ended sessions older than this are pruned from `connection_history`. */
   historyRetentionDays: 30,
   historyPruneIntervalMs: 3_600_000,
   /** 0: slow-query warnings off. */
   slowQueryMs: 0,
+} as const;
+
+/** Shortest admin or metrics token accepted. */
+export const MIN_TOKEN_LENGTH = 16;
+
+export const ActiveUsersLimits = {
+  /** GET /active-users page size when `limit` is absent, and its ceiling. */
+  defaultPage: 10_000,
+  maxPage: 100_000,
 } as const;
 
 export const HistoryLimits = {
@@ -140,13 +153,6 @@ export const MetadataLimits = {
 } as const;
 
 /**
- * Group commit for connects and disconnects. A commit costs about the
- * same for one row as for dozens (it is mostly WAL I/O), so under a storm
- * the writer commits at most once per `minIntervalMs` and gathers what
- * arrives in between; a lone connect after a quiet spell is still written
- * on the next tick, with no added delay.
- */
-/**
  * Checkpoints of the SQLite WAL (copying committed pages back into the
  * database file, then fsync) run on a worker thread every `intervalMs`
  * (wal-checkpointer.ts). The writer's own automatic checkpoint, which
@@ -162,6 +168,13 @@ export const WalCheckpoint = {
   stopWaitMs: 2000,
 } as const;
 
+/**
+ * Group commit for connects and disconnects. A commit costs about the
+ * same for one row as for dozens (it is mostly WAL I/O), so under a storm
+ * the writer commits at most once per `minIntervalMs` and gathers what
+ * arrives in between; a lone connect after a quiet spell is still written
+ * on the next tick, with no added delay.
+ */
 export const WriteBatching = {
   minIntervalMs: 5,
 } as const;

@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sql } from 'kysely';
 import { bearerToken, tokensEqual } from './auth.js';
-import { Paths } from './constants.js';
+import { ActiveUsersLimits, Paths } from './constants.js';
 import type { TrackerContext } from './context.js';
 import { serveDashboard } from './dashboard-files.js';
 import { parseTarget, sendError, sendJson, sendJsonText, type RequestTarget } from './http-util.js';
@@ -15,9 +15,6 @@ import { remoteAddress } from './metadata.js';
 import { countActiveUsers, listActiveUsersJson } from './repository.js';
 import { usersJson } from './user-json.js';
 import { VERSION } from './version.js';
-
-export const ACTIVE_USERS_DEFAULT_LIMIT = 10_000;
-export const ACTIVE_USERS_MAX_LIMIT = 100_000;
 
 export function handleRequest(ctx: TrackerContext, req: IncomingMessage, res: ServerResponse): boolean {
   const url = parseTarget(req.url);
@@ -97,10 +94,10 @@ async function health(ctx: TrackerContext, res: ServerResponse): Promise<void> {
 }
 
 async function activeUsers(ctx: TrackerContext, url: RequestTarget, res: ServerResponse): Promise<void> {
-  const limit = intParam(url, 'limit', ACTIVE_USERS_DEFAULT_LIMIT, 1, ACTIVE_USERS_MAX_LIMIT);
+  const limit = intParam(url, 'limit', ActiveUsersLimits.defaultPage, 1, ActiveUsersLimits.maxPage);
   const offset = intParam(url, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
   if (limit === undefined || offset === undefined) {
-    sendError(res, 400, `limit must be 1..${ACTIVE_USERS_MAX_LIMIT} and offset a whole number`);
+    sendError(res, 400, `limit must be 1..${ActiveUsersLimits.maxPage} and offset a whole number`);
     return;
   }
   // From memory when it can be: one node's committed view, or the cluster view after a barrier.

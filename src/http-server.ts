@@ -5,11 +5,6 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { Defaults } from './constants.js';
 
-/** Give a slow or silent client this long to send its request headers. */
-export const HEADERS_TIMEOUT_MS = 10_000;
-/** And this long for the whole request. */
-export const REQUEST_TIMEOUT_MS = 30_000;
-
 /**
  * An http.Server whose request headers are bounded: larger than
  * `maxHeaderSize` bytes in all → Node answers 431 itself; more than
@@ -19,7 +14,7 @@ export function createHttpServer(listener?: RequestListener): Server {
   const server = createServer({ maxHeaderSize: Defaults.maxHeaderSize }, listener);
   // One more than the limit, so the upgrade handler can see and refuse an excess.
   server.maxHeadersCount = Defaults.maxHeadersCount + 1;
-  server.headersTimeout = HEADERS_TIMEOUT_MS;
-  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.headersTimeout = Defaults.headersTimeoutMs;
+  server.requestTimeout = Defaults.requestTimeoutMs;
   return server;
 }

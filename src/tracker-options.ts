@@ -4,9 +4,8 @@
  * is checked again at run time.
  */
 import type { Server } from 'node:http';
-import { MIN_TOKEN_LENGTH } from './config.js';
 import { randomUUID } from 'node:crypto';
-import { Defaults, MultiNode, NodeDefaults, SchemaMode } from './constants.js';
+import { Defaults, MIN_TOKEN_LENGTH, MultiNode, NodeDefaults, SchemaMode } from './constants.js';
 import type { Database } from './database.js';
 import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
