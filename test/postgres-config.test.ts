@@ -5,17 +5,20 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:http';
+import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { NodeDefaults } from '../src/constants.js';
 import { createTracker } from '../src/tracker.js';
 import { runCli } from './helpers/cli.js';
-import { startPostgres } from './helpers/postgres.js';
+import { postgresForSuite } from './helpers/postgres.js';
 import { TOKEN } from './helpers/tracker.js';
 
 const settings = suite('PostgreSQL and node settings');
 const MIGRATE_CLI = fileURLToPath(new URL('../src/migrate-cli.js', import.meta.url));
+
+const postgres = postgresForSuite(settings, 'config');
 
 function configError(env: Record<string, string>, argv: string[] = []): string {
   try {
@@ -77,40 +80,35 @@ settings('the CLI exits 2 on a malformed DATABASE_URL and on one it cannot use',
 });
 
 settings('db:migrate honours DATABASE_URL', async () => {
-  const pg = await startPostgres();
+  const url = await postgres.freshDatabase();
+  const run = (cmd: string) =>
+    new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn(process.execPath, [MIGRATE_CLI, cmd], { env: { PATH: process.env.PATH ?? '', DATABASE_URL: url } });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (out += d));
+      child.on('exit', (code) => resolve({ code, out }));
+    });
+  const latest = await run('latest');
+  assert.is(latest.code, 0, latest.out);
+  assert.match(latest.out, /applied: 20261123110000_add_nodes/);
+  const status = await run('status');
+  assert.match(status.out, /0 pending/);
+  const tables = await postgres.server.query(`select count(*)::int as n from pg_tables where tablename in ('users', 'nodes')`);
+  assert.is(tables.rows[0].n, 0, 'created in the test database, not the default one');
+  const columns = new pg.Client({ connectionString: url });
+  await columns.connect();
   try {
-    const url = await pg.createDatabase('migrate_cli');
-    const run = (cmd: string) =>
-      new Promise<{ code: number | null; out: string }>((resolve) => {
-        const child = spawn(process.execPath, [MIGRATE_CLI, cmd], { env: { PATH: process.env.PATH ?? '', DATABASE_URL: url } });
-        let out = '';
-        child.stdout.on('data', (d) => (out += d));
-        child.stderr.on('data', (d) => (out += d));
-        child.on('exit', (code) => resolve({ code, out }));
-      });
-    const latest = await run('latest');
-    assert.is(latest.code, 0, latest.out);
-    assert.match(latest.out, /applied: 20261123110000_add_nodes/);
-    const status = await run('status');
-    assert.match(status.out, /0 pending/);
-    const tables = await pg.query(`select count(*)::int as n from pg_tables where tablename in ('users', 'nodes')`);
-    assert.is(tables.rows[0].n, 0, 'created in the test database, not the default one');
-    const columns = await new (await import('pg')).default.Client({ connectionString: url });
-    await columns.connect();
-    try {
-      const { rows } = await columns.query(
-        `select column_name, data_type from information_schema.columns where table_name = 'users' and column_name in ('id', 'connected_at', 'metadata', 'node_id') order by column_name`,
-      );
-      assert.equal(
-        rows.map((r) => `${r.column_name}:${r.data_type}`),
-        ['connected_at:timestamp with time zone', 'id:uuid', 'metadata:jsonb', 'node_id:text'],
-        'dialect-appropriate column types',
-      );
-    } finally {
-      await columns.end();
-    }
+    const { rows } = await columns.query(
+      `select column_name, data_type from information_schema.columns where table_name = 'users' and column_name in ('id', 'connected_at', 'metadata', 'node_id') order by column_name`,
+    );
+    assert.equal(
+      rows.map((r) => `${r.column_name}:${r.data_type}`),
+      ['connected_at:timestamp with time zone', 'id:uuid', 'metadata:jsonb', 'node_id:text'],
+      'dialect-appropriate column types',
+    );
   } finally {
-    await pg.stop();
+    await columns.end();
   }
 });
 
