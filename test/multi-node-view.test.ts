@@ -245,6 +245,11 @@ view('/health reports the change listener: 503 while it cannot reconnect, 200 on
     const listed = await getActiveUsers(a);
     assert.is(listed.status, 200);
     assert.equal(listed.body.users.map((u: any) => u.sessionId), [late.sessionId]);
+    // And with no connection to the database left either, 503.
+    await postgres.server.query(`select pg_terminate_backend(pid) from pg_stat_activity where datname = $1`, [dbName]);
+    const unavailable = await getActiveUsers(a);
+    assert.is(unavailable.status, 503);
+    assert.is(unavailable.body.error, 'database unavailable');
     await postgres.server.query(`alter database "${dbName}" allow_connections true`);
     let back = await health();
     for (const deadline = Date.now() + 15_000; back.status !== 200 && Date.now() < deadline; ) {
