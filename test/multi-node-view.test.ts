@@ -142,6 +142,28 @@ view('GET /active-users reads the table when the listener is stalled: the barrie
   }
 });
 
+view('GET /active-users serves the view as it is when the barrier cannot be sent (the pool cannot reach the database)', async () => {
+  const url = await postgres.freshDatabase();
+  const dbName = new URL(url).pathname.slice(1);
+  const a = await startNode(url, 'nopool-a');
+  const clients: TestClient[] = [];
+  try {
+    const client = await connectClient(a.wsUrl('/ws'));
+    clients.push(client);
+    assert.is((await getActiveUsers(a)).body.count, 1);
+    // Every connection but the listener's is cut, and no new one is let in.
+    await postgres.server.query(`alter database "${dbName}" allow_connections false`);
+    await postgres.server.query(`select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and application_name <> 'roster-listener:nopool-a'`, [dbName]);
+    const answer = await getActiveUsers(a);
+    assert.is(answer.status, 200);
+    assert.equal(answer.body.users.map((u: any) => u.sessionId), [client.sessionId]);
+  } finally {
+    await postgres.server.query(`alter database "${dbName}" allow_connections true`);
+    for (const c of clients) await c.close();
+    await a.close();
+  }
+});
+
 view('a kick for a session that no node holds gets "unknown session"', async () => {
   const url = await postgres.freshDatabase();
   const a = await startNode(url, 'unknown-a');
