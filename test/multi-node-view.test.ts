@@ -1,38 +1,22 @@
 /**
  * The cluster view on a real PostgreSQL (started by this file): a node
- * serves admin snapshots and GET /active-users from memory (and the
- * request reads the table when the view cannot answer), answers a kick
- * for a session no node holds, and a view that cannot be loaded closes
- * its admins and is loaded again once the database answers.
+ * serves admin snapshots from memory, answers a kick for a session no
+ * node holds, a view that cannot be loaded closes its admins and is
+ * loaded again once the database answers, and /health and
+ * GET /active-users while the listener is down. GET /active-users from
+ * the view is in multi-node-active-users.test.ts.
  */
-import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CloseCode } from '../src/constants.js';
-import { countActiveUsers, listActiveUsersJson } from '../src/repository.js';
-import { usersJson } from '../src/user-json.js';
-import { startNode } from './helpers/multi-node.js';
+import { getActiveUsers, lockUsers, startNode } from './helpers/multi-node.js';
 import { postgresForSuite } from './helpers/postgres.js';
-import { TOKEN, type TestTracker } from './helpers/tracker.js';
+import { TOKEN } from './helpers/tracker.js';
 import { connect, connectAdmin, connectClient, type TestClient } from './helpers/ws-client.js';
 
 const view = suite('multi-node cluster view');
 
 const postgres = postgresForSuite(view, 'view');
-
-/** A session holding an ACCESS EXCLUSIVE lock on `users`: every read of it waits. */
-async function lockUsers(url: string): Promise<{ release(): Promise<void> }> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  await client.query('begin');
-  await client.query('lock table users in access exclusive mode');
-  return {
-    async release() {
-      await client.query('rollback');
-      await client.end();
-    },
-  };
-}
 
 view('a new admin\'s snapshot is served from memory: it does not wait for a locked table', async () => {
   const url = await postgres.freshDatabase();
@@ -63,104 +47,6 @@ view('a new admin\'s snapshot is served from memory: it does not wait for a lock
     for (const c of clients) await c.close();
     await a.close();
     await b.close();
-  }
-});
-
-async function getActiveUsers(node: TestTracker, query = ''): Promise<{ status: number; body: any; ms: number }> {
-  const started = Date.now();
-  // Bounded: a request stuck behind a locked table or a stalled listener fails the test instead of hanging it.
-  const res = await fetch(node.httpUrl(`/active-users${query}`), { headers: { authorization: `Bearer ${TOKEN}` }, signal: AbortSignal.timeout(12_000) });
-  return { status: res.status, body: await res.json(), ms: Date.now() - started };
-}
-
-/** GET /active-users as the table answers it (what a node without a view would send). */
-async function fromTable(node: TestTracker, limit: number, offset: number): Promise<any> {
-  const { db } = node.tracker;
-  return JSON.parse(`{"count":${await countActiveUsers(db)},"users":${usersJson(await listActiveUsersJson(db, { limit, offset }))}}`);
-}
-
-view('GET /active-users is served from memory: it holds a just-committed connect on another node, and does not wait for a locked table', async () => {
-  const url = await postgres.freshDatabase();
-  const a = await startNode(url, 'get-a');
-  const b = await startNode(url, 'get-b');
-  const clients: TestClient[] = [];
-  let lock: { release(): Promise<void> } | undefined;
-  try {
-    clients.push(await connectClient(a.wsUrl('/ws?user=alice')), await connectClient(a.wsUrl('/ws?user=ann')));
-    // Its welcome comes after its commit; the request's barrier makes A's view hold it.
-    const onB = await connectClient(b.wsUrl('/ws?user=bob'));
-    clients.push(onB);
-    lock = await lockUsers(url);
-    const page = await getActiveUsers(a, '?limit=2&offset=1');
-    const all = await getActiveUsers(a);
-    // The lock is held until released below: a read of the table could not have come back.
-    assert.equal([page.status, all.status], [200, 200]);
-    assert.ok(all.ms < 4000 && page.ms < 4000, 'answered while the table was locked');
-    assert.is(all.body.count, 3);
-    assert.ok(all.body.users.some((u: any) => u.sessionId === onB.sessionId), 'B\'s connect is in A\'s answer');
-    await lock.release();
-    lock = undefined;
-    // The same answer the table gives: rows, order, page and count.
-    assert.equal(page.body, await fromTable(a, 2, 1));
-    assert.equal(all.body, await fromTable(a, 1000, 0));
-  } finally {
-    await lock?.release();
-    for (const c of clients) await c.close();
-    await a.close();
-    await b.close();
-  }
-});
-
-view('GET /active-users reads the table when the listener is stalled: the barrier is given up on', async () => {
-  const url = await postgres.freshDatabase();
-  const dbName = new URL(url).pathname.slice(1);
-  // A stalled listener is found by its probe only after 15-30 s; the request must not wait that long.
-  const a = await startNode(url, 'stall-a', { nodeHeartbeatMs: 15_000, nodeTtlMs: 60_000 });
-  const b = await startNode(url, 'stall-b');
-  const clients: TestClient[] = [];
-  let frozen: number | undefined;
-  try {
-    clients.push(await connectClient(a.wsUrl('/ws')));
-    assert.is((await getActiveUsers(a)).body.count, 1);
-    const { rows } = await postgres.server.query(`select pid from pg_stat_activity where application_name = 'roster-listener:stall-a' and datname = $1`, [dbName]);
-    assert.is(rows.length, 1, 'A\'s listener connection');
-    frozen = rows[0].pid as number;
-    process.kill(frozen, 'SIGSTOP');
-    // Committed while A hears nothing: only the table has it.
-    const onB = await connectClient(b.wsUrl('/ws'));
-    clients.push(onB);
-    const answer = await getActiveUsers(a);
-    assert.is(answer.status, 200);
-    assert.is(answer.body.count, 2);
-    assert.ok(answer.body.users.some((u: any) => u.sessionId === onB.sessionId), 'read from the table');
-    assert.ok(answer.ms < 10_000, `answered after the barrier timeout, not after the probe finds the stall (${answer.ms} ms)`);
-  } finally {
-    if (frozen !== undefined) process.kill(frozen, 'SIGCONT');
-    for (const c of clients) await c.close();
-    await a.close();
-    await b.close();
-  }
-});
-
-view('GET /active-users serves the view as it is when the barrier cannot be sent (the pool cannot reach the database)', async () => {
-  const url = await postgres.freshDatabase();
-  const dbName = new URL(url).pathname.slice(1);
-  const a = await startNode(url, 'nopool-a');
-  const clients: TestClient[] = [];
-  try {
-    const client = await connectClient(a.wsUrl('/ws'));
-    clients.push(client);
-    assert.is((await getActiveUsers(a)).body.count, 1);
-    // Every connection but the listener's is cut, and no new one is let in.
-    await postgres.server.query(`alter database "${dbName}" allow_connections false`);
-    await postgres.server.query(`select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and application_name <> 'roster-listener:nopool-a'`, [dbName]);
-    const answer = await getActiveUsers(a);
-    assert.is(answer.status, 200);
-    assert.equal(answer.body.users.map((u: any) => u.sessionId), [client.sessionId]);
-  } finally {
-    await postgres.server.query(`alter database "${dbName}" allow_connections true`);
-    for (const c of clients) await c.close();
-    await a.close();
   }
 });
 
@@ -238,7 +124,7 @@ view('a view that cannot be loaded closes its admins with 1011; it loads once th
   }
 });
 
-view('/health reports the change listener: 503 while it cannot reconnect, 200 once it is back', async () => {
+view('/health reports the change listener: 503 while it cannot reconnect (GET /active-users then reads the table), 200 once it is back', async () => {
   const url = await postgres.freshDatabase();
   const dbName = new URL(url).pathname.slice(1);
   // Pooled connections stay open, so the health check's own query still has one.

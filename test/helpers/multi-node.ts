@@ -1,4 +1,5 @@
-/** Multi-node test helpers: nodes on one PostgreSQL, and an admin stream followed as a client would. */
+/** Multi-node test helpers: nodes on one PostgreSQL, an admin stream followed as a client would, GET /active-users, and a lock on `users`. */
+import pg from 'pg';
 import * as assert from 'uvu/assert';
 import { startTracker, TOKEN, type TestTracker } from './tracker.js';
 import type { TestClient } from './ws-client.js';
@@ -38,8 +39,29 @@ export function follow(admin: TestClient): { users: Map<string, any>; anomalies:
 }
 
 export async function activeSessionIds(node: TestTracker): Promise<string[]> {
-  const res = await fetch(node.httpUrl('/active-users'), { headers: { authorization: `Bearer ${TOKEN}` } });
-  assert.is(res.status, 200);
-  const body = (await res.json()) as { count: number; users: { sessionId: string }[] };
-  return body.users.map((u) => u.sessionId).sort();
+  const { status, body } = await getActiveUsers(node);
+  assert.is(status, 200);
+  return (body as { users: { sessionId: string }[] }).users.map((u) => u.sessionId).sort();
+}
+
+/** A session holding an ACCESS EXCLUSIVE lock on `users`: every read of it waits. */
+export async function lockUsers(url: string): Promise<{ release(): Promise<void> }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query('begin');
+  await client.query('lock table users in access exclusive mode');
+  return {
+    async release() {
+      await client.query('rollback');
+      await client.end();
+    },
+  };
+}
+
+/** GET /active-users on `node`, with how long it took. */
+export async function getActiveUsers(node: TestTracker, query = ''): Promise<{ status: number; body: any; ms: number }> {
+  const started = Date.now();
+  // Bounded: a request stuck behind a locked table or a stalled listener fails the test instead of hanging it.
+  const res = await fetch(node.httpUrl(`/active-users${query}`), { headers: { authorization: `Bearer ${TOKEN}` }, signal: AbortSignal.timeout(12_000) });
+  return { status: res.status, body: await res.json(), ms: Date.now() - started };
 }
