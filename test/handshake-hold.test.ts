@@ -5,45 +5,17 @@
  * on `users` keeps the row's INSERT waiting for as long as a test needs.
  */
 import { connect, type Socket } from 'node:net';
-import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { TrackerOptions } from '../src/tracker-options.js';
 import { encodeFrame, Opcode } from './helpers/raw-ws.js';
-import { postgresForSuite } from './helpers/postgres.js';
+import { lockUsers, postgresForSuite, type UsersLock } from './helpers/postgres.js';
 import { startTracker, type TestTracker } from './helpers/tracker.js';
 import { waitFor } from './helpers/ws-client.js';
 
 const hold = suite('handshake hold');
 
 const { freshDatabase } = postgresForSuite(hold, 'hold');
-
-/** A session holding an ACCESS EXCLUSIVE lock on `users`: every INSERT into it waits. */
-interface UsersLock {
-  /** Rows in `users` as the lock holder sees them (every other reader waits). */
-  count(): Promise<number>;
-  release(): Promise<void>;
-}
-
-async function lockUsers(url: string): Promise<UsersLock> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  await client.query('begin');
-  await client.query('lock table users in access exclusive mode');
-  let released = false;
-  return {
-    async count() {
-      const result = await client.query<{ n: number }>('select count(*)::int as n from users');
-      return result.rows[0]!.n;
-    },
-    async release() {
-      if (released) return;
-      released = true;
-      await client.query('rollback');
-      await client.end();
-    },
-  };
-}
 
 /** A TCP client that sends a WebSocket upgrade and records every chunk the server sends. */
 interface RawClient {

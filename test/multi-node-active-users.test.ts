@@ -9,8 +9,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { countActiveUsers, listActiveUsersJson } from '../src/repository.js';
 import { usersJson } from '../src/user-json.js';
-import { getActiveUsers, lockUsers, startNode } from './helpers/multi-node.js';
-import { postgresForSuite } from './helpers/postgres.js';
+import { getActiveUsers, startNode } from './helpers/multi-node.js';
+import { lockUsers, postgresForSuite, type UsersLock } from './helpers/postgres.js';
 import type { TestTracker } from './helpers/tracker.js';
 import { connectClient, type TestClient } from './helpers/ws-client.js';
 
@@ -29,7 +29,7 @@ activeUsers('served from memory: it holds a just-committed connect on another no
   const a = await startNode(url, 'get-a');
   const b = await startNode(url, 'get-b');
   const clients: TestClient[] = [];
-  let lock: { release(): Promise<void> } | undefined;
+  let lock: UsersLock | undefined;
   try {
     clients.push(await connectClient(a.wsUrl('/ws?user=alice')), await connectClient(a.wsUrl('/ws?user=ann')));
     // Its welcome comes after its commit; the request's barrier makes A's view hold it.
@@ -44,7 +44,6 @@ activeUsers('served from memory: it holds a just-committed connect on another no
     assert.is(all.body.count, 3);
     assert.ok(all.body.users.some((u: any) => u.sessionId === onB.sessionId), 'B\'s connect is in A\'s answer');
     await lock.release();
-    lock = undefined;
     // The same answer the table gives: rows, order, page and count.
     assert.equal(page.body, await fromTable(a, 2, 1));
     assert.equal(all.body, await fromTable(a, 1000, 0));

@@ -8,7 +8,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startCli } from './helpers/cli.js';
 import { activeSessionIds, follow, startNode } from './helpers/multi-node.js';
-import { postgresForSuite } from './helpers/postgres.js';
+import { lockUsers, postgresForSuite, type UsersLock } from './helpers/postgres.js';
 import { TOKEN } from './helpers/tracker.js';
 import { connect, connectAdmin, connectClient, waitFor, type TestClient } from './helpers/ws-client.js';
 
@@ -138,8 +138,7 @@ multi('a node recovering from failed writes reconciles only its own rows', async
   const a = await startNode(url, 'flaky', { nodeTtlMs: 60_000, dbStatementTimeoutMs: 300 });
   const b = await startNode(url, 'steady', { nodeTtlMs: 60_000 });
   const clients: TestClient[] = [];
-  const pgClient = new (await import('pg')).default.Client({ connectionString: url });
-  await pgClient.connect();
+  let lock: UsersLock | undefined;
   try {
     const onB = await connectClient(b.wsUrl('/ws'));
     const a1 = await connectClient(a.wsUrl('/ws'));
@@ -149,12 +148,11 @@ multi('a node recovering from failed writes reconciles only its own rows', async
     const view = follow(admin);
 
     // Hold the table: A's next write times out and A enters degraded mode.
-    await pgClient.query('begin');
-    await pgClient.query('lock table users in access exclusive mode');
+    lock = await lockUsers(url);
     const a2 = connect(a.wsUrl('/ws'));
     clients.push(a2);
     await waitFor(() => a.tracker.degradedReason !== undefined, 5000, 'A degraded');
-    await pgClient.query('commit');
+    await lock.release();
 
     // A's reconcile writes its missing row and must leave B's rows alone.
     await waitFor(() => a.tracker.degradedReason === undefined, 10_000, 'A recovered');
@@ -164,7 +162,7 @@ multi('a node recovering from failed writes reconciles only its own rows', async
     assert.ok(view.users.has(onB.sessionId), 'B\'s row was never announced as gone');
     assert.equal(view.anomalies, []);
   } finally {
-    await pgClient.end().catch(() => {});
+    await lock?.release().catch(() => {});
     for (const c of clients) await c.close();
     await a.close();
     await b.close();

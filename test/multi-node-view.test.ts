@@ -9,8 +9,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CloseCode } from '../src/constants.js';
-import { getActiveUsers, lockUsers, startNode } from './helpers/multi-node.js';
-import { postgresForSuite } from './helpers/postgres.js';
+import { getActiveUsers, startNode } from './helpers/multi-node.js';
+import { lockUsers, postgresForSuite, type UsersLock } from './helpers/postgres.js';
 import { TOKEN } from './helpers/tracker.js';
 import { connect, connectAdmin, connectClient, type TestClient } from './helpers/ws-client.js';
 
@@ -23,7 +23,7 @@ view('a new admin\'s snapshot is served from memory: it does not wait for a lock
   const a = await startNode(url, 'mem-a');
   const b = await startNode(url, 'mem-b');
   const clients: TestClient[] = [];
-  let lock: { release(): Promise<void> } | undefined;
+  let lock: UsersLock | undefined;
   try {
     const onA = await connectClient(a.wsUrl('/ws?user=alice'));
     const onB = await connectClient(b.wsUrl('/ws?user=bob'));
@@ -81,7 +81,7 @@ view('a view that cannot be loaded closes its admins with 1011; it loads once th
   // Reads of a locked table fail after 300 ms instead of waiting.
   const a = await startNode(url, 'load-a', { dbStatementTimeoutMs: 300 });
   const clients: TestClient[] = [];
-  let lock: { release(): Promise<void> } | undefined;
+  let lock: UsersLock | undefined;
   try {
     const client = await connectClient(a.wsUrl('/ws?user=kept'));
     clients.push(client);
@@ -105,7 +105,6 @@ view('a view that cannot be loaded closes its admins with 1011; it loads once th
     assert.is(waited?.code, CloseCode.INTERNAL_ERROR, 'closed by the retry that failed');
     assert.not.ok(waiting.inbox.some((m) => m.type === 'snapshot'), 'no snapshot while the view is not loaded');
     await lock.release();
-    lock = undefined;
     // The next retry loads the view: a new admin gets the client that stayed connected all along.
     const deadline = Date.now() + 15_000;
     let snapshot: any[] | undefined;

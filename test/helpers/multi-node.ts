@@ -1,5 +1,4 @@
-/** Multi-node test helpers: nodes on one PostgreSQL, an admin stream followed as a client would, GET /active-users, and a lock on `users`. */
-import pg from 'pg';
+/** Multi-node test helpers: nodes on one PostgreSQL, an admin stream followed as a client would, and GET /active-users. */
 import * as assert from 'uvu/assert';
 import { startTracker, TOKEN, type TestTracker } from './tracker.js';
 import type { TestClient } from './ws-client.js';
@@ -42,20 +41,6 @@ export async function activeSessionIds(node: TestTracker): Promise<string[]> {
   const { status, body } = await getActiveUsers(node);
   assert.is(status, 200);
   return (body as { users: { sessionId: string }[] }).users.map((u) => u.sessionId).sort();
-}
-
-/** A session holding an ACCESS EXCLUSIVE lock on `users`: every read of it waits. */
-export async function lockUsers(url: string): Promise<{ release(): Promise<void> }> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  await client.query('begin');
-  await client.query('lock table users in access exclusive mode');
-  return {
-    async release() {
-      await client.query('rollback');
-      await client.end();
-    },
-  };
 }
 
 /** GET /active-users on `node`, with how long it took. */

@@ -141,3 +141,31 @@ export function postgresForSuite(test: Test, prefix: string): { readonly server:
     freshDatabase: () => started().createDatabase(`${prefix}_${++count}`),
   };
 }
+
+/** A session holding an ACCESS EXCLUSIVE lock on `users`: every read and write of it by others waits. */
+export interface UsersLock {
+  /** Rows in `users` as the lock holder sees them. */
+  count(): Promise<number>;
+  /** Roll back, which lets the waiting statements through. Safe to call twice. */
+  release(): Promise<void>;
+}
+
+export async function lockUsers(url: string): Promise<UsersLock> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query('begin');
+  await client.query('lock table users in access exclusive mode');
+  let released = false;
+  return {
+    async count() {
+      const result = await client.query<{ n: number }>('select count(*)::int as n from users');
+      return result.rows[0]!.n;
+    },
+    async release() {
+      if (released) return;
+      released = true;
+      await client.query('rollback');
+      await client.end();
+    },
+  };
+}
