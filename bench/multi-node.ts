@@ -3,8 +3,9 @@
  * processes sharing it), each holding M client connections from its own
  * load process (several 127.x source addresses), and one admin on node 0
  * that must see all N×M. Reports the admin's snapshot time, the time of
- * GET /active-users for the whole list on node 0, and the cross-node event latency (a probe connects/leaves on the last node, the
- * admin on node 0 hears it).
+ * GET /active-users for the whole list on node 0, and the cross-node
+ * event latency (a probe connects/leaves on the last node, the admin on
+ * node 0 hears it).
  *
  *   node dist/bench/multi-node.js [--nodes 4] [--per-node 15000] [--probes 40]
  *
