@@ -20,6 +20,7 @@ import { openSqlite, type Database } from './database.js';
 import { HistoryPruner } from './history-pruner.js';
 import { startHeartbeat } from './heartbeat.js';
 import { handleRequest } from './http-routes.js';
+import { rejectUpgrade } from './http-util.js';
 import { LiveSet } from './live-set.js';
 import { createMetrics } from './metrics.js';
 import { prepareSchema } from './migrations.js';
@@ -83,7 +84,10 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
     const handled = handleUpgrade(this.#ctx, req, socket, head);
     // Another upgrade listener may own this path; when we are alone, say 404.
     if (!handled && this.#ctx.options.server.listenerCount('upgrade') === 1) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      // Node has removed its own error listener from an upgraded socket: a
+      // peer's reset would otherwise be an uncaught exception.
+      socket.on('error', () => socket.destroy());
+      rejectUpgrade(socket, 404, 'not found');
     }
   };
 

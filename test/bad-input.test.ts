@@ -6,6 +6,7 @@
  * is undisturbed, and the closed client's row is removed.
  */
 import type { IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
 import { setImmediate as tick } from 'node:timers/promises';
 import fc from 'fast-check';
 import { suite } from 'uvu';
@@ -254,5 +255,27 @@ test('an upgrade with a malformed request target is refused without a row', asyn
     await t.close();
   }
 });
+
+test('an upgrade to an unknown path is answered 404 and its socket closed, even if the peer never closes', async () => {
+  const t = await startTracker();
+  // allowHalfOpen: the peer reads the server's FIN but never sends its own.
+  const peer = connect({ port: t.port, host: '127.0.0.1', allowHalfOpen: true });
+  peer.on('error', () => {});
+  try {
+    const before = await openConnections(t);
+    peer.write('GET /nope HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+    const response = await new Promise<string>((resolve) => peer.once('data', (d: Buffer) => resolve(d.toString())));
+    assert.match(response, /^HTTP\/1\.1 404 /);
+    assert.is(await openConnections(t), before + 1);
+    await waitFor(async () => (await openConnections(t)) === before, 3000, 'the server to close the half-open socket');
+  } finally {
+    peer.destroy();
+    await t.close();
+  }
+});
+
+function openConnections(t: TestTracker): Promise<number> {
+  return new Promise((resolve, reject) => t.server.getConnections((error, count) => (error ? reject(error) : resolve(count))));
+}
 
 test.run();

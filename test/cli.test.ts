@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
@@ -161,11 +162,33 @@ cli('an unknown upgrade path on the CLI server is refused with 404', async () =>
   try {
     assert.is(await upgradeStatus(`ws://127.0.0.1:${server.port}/elsewhere`), 404);
     assert.is((await fetch(`http://127.0.0.1:${server.port}/elsewhere`)).status, 404);
+    // A peer that resets after reading the 404 used to be an uncaught
+    // ECONNRESET, which ended the server process.
+    for (let i = 0; i < 3; i++) {
+      const peer = await unknownPathUpgrade(server.port);
+      assert.match(peer.response, /^HTTP\/1\.1 404 /);
+      peer.socket.resetAndDestroy();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.is(server.child.exitCode, null);
+    assert.is((await fetch(`http://127.0.0.1:${server.port}/health`)).status, 200);
   } finally {
     server.child.kill('SIGTERM');
     await server.exited;
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** An upgrade to a path nobody serves, over raw TCP: the response as read, and the socket left open. */
+async function unknownPathUpgrade(port: number): Promise<{ socket: Socket; response: string }> {
+  const socket = connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  socket.write('GET /elsewhere HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+  const response = await new Promise<string>((resolve, reject) => {
+    socket.once('data', (d: Buffer) => resolve(d.toString()));
+    socket.once('close', () => reject(new Error('closed without a response (is the server still running?)')));
+  });
+  return { socket, response };
+}
 
 cli.run();
