@@ -31,6 +31,11 @@ export function withNamedStatements(pool: pg.Pool, statements: readonly NamedSta
       const client = await pool.connect();
       let facade = facades.get(client);
       if (facade === undefined) {
+        // The pool listens for errors only on idle clients. A checked-out
+        // client whose socket ends without an error message from the server
+        // (a killed backend, a reset, a timeout) emits 'error' too, which
+        // unheard would end the process; the failed query already reports it.
+        client.on('error', () => {});
         facade = namingClient(client, names);
         facades.set(client, facade);
       }

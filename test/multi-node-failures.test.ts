@@ -4,11 +4,13 @@
  * NODE_ID, the change listener lost, a live node declared dead, failed
  * writes reconciled, and a graceful stop.
  */
+import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startCli } from './helpers/cli.js';
 import { activeSessionIds, follow, startNode } from './helpers/multi-node.js';
 import { lockUsers, postgresForSuite, type UsersLock } from './helpers/postgres.js';
+import { startTcpProxy } from './helpers/tcp-proxy.js';
 import { TOKEN } from './helpers/tracker.js';
 import { connect, connectAdmin, connectClient, waitFor, type TestClient } from './helpers/ws-client.js';
 
@@ -168,6 +170,56 @@ multi('a node recovering from failed writes reconciles only its own rows', async
     await b.close();
   }
 });
+
+multi('connections to PostgreSQL reset mid-write (no error from the server): the node degrades, recovers and does not crash', async () => {
+  const url = await postgres.freshDatabase();
+  const proxy = await startTcpProxy(postgres.server.port);
+  const proxied = new URL(url);
+  proxied.port = String(proxy.port);
+  // pg emits 'error' on a client whose socket ends without an error
+  // message; on a client checked out of the pool nobody listened, and the
+  // process died. Recorded here instead of ending the test run.
+  const uncaught: Error[] = [];
+  const onUncaught = (error: Error) => uncaught.push(error);
+  process.on('uncaughtException', onUncaught);
+  const node = await startNode(proxied.toString(), 'reset', { nodeTtlMs: 60_000 });
+  const clients: TestClient[] = [];
+  let lock: UsersLock | undefined;
+  try {
+    const first = await connectClient(node.wsUrl('/ws'));
+    clients.push(first);
+    // Hold the table so that the next connect's write is in flight when the connections drop.
+    lock = await lockUsers(url);
+    const pending = connect(node.wsUrl('/ws'));
+    clients.push(pending);
+    await waitFor(async () => (await lockWaiters(url)) > 0, 5000, 'the write waiting on the lock');
+    proxy.reset();
+    await waitFor(() => node.tracker.degradedReason !== undefined, 5000, 'the node degraded');
+    await lock.release();
+    await waitFor(() => node.tracker.degradedReason === undefined, 15_000, 'the node recovered');
+    const welcome = await pending.next((m) => m.type === 'welcome');
+    assert.equal(await activeSessionIds(node), [first.sessionId, welcome.sessionId].sort());
+    assert.equal(uncaught.map((e) => e.message), []);
+  } finally {
+    process.off('uncaughtException', onUncaught);
+    await lock?.release().catch(() => {});
+    for (const c of clients) await c.close();
+    await node.close();
+    await proxy.close();
+  }
+});
+
+/** Sessions waiting for a lock in `url`'s database. */
+async function lockWaiters(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const result = await client.query<{ n: number }>("select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock'");
+    return result.rows[0]!.n;
+  } finally {
+    await client.end();
+  }
+}
 
 multi('graceful stop removes the node\'s rows at once and other admins see the leaves', async () => {
   const url = await postgres.freshDatabase();

@@ -3,13 +3,13 @@
  * can go silent: a half-open connection (no reset, no data) is detected by
  * the probe, and the listener reconnects and reports it.
  */
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { silentLogger } from '../src/logger.js';
 import { PgListener, type RemoteChange } from '../src/pg-events.js';
 import { clientConfig, openPostgres } from '../src/postgres.js';
 import { postgresForSuite } from './helpers/postgres.js';
+import { startTcpProxy } from './helpers/tcp-proxy.js';
 import { waitFor } from './helpers/ws-client.js';
 import { publishChange } from '../src/pg-events.js';
 
@@ -17,38 +17,8 @@ const listener = suite('PgListener');
 
 const postgres = postgresForSuite(listener, 'listener');
 
-/** Forwards to PostgreSQL; `freeze()` stops forwarding on open sockets without closing them. */
-async function startProxy(target: number): Promise<{ port: number; freeze(): void; close(): Promise<void> }> {
-  const pairs: { client: Socket; upstream: Socket; frozen: boolean }[] = [];
-  const server: Server = createServer((client) => {
-    const upstream = createConnection(target, '127.0.0.1');
-    const pair = { client, upstream, frozen: false };
-    pairs.push(pair);
-    client.on('data', (d) => !pair.frozen && upstream.write(d));
-    upstream.on('data', (d) => !pair.frozen && client.write(d));
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as { port: number }).port,
-    freeze() {
-      for (const pair of pairs) pair.frozen = true;
-    },
-    async close() {
-      for (const pair of pairs) {
-        pair.client.destroy();
-        pair.upstream.destroy();
-      }
-      await new Promise((r) => server.close(r));
-    },
-  };
-}
-
 listener('a silent (half-open) connection is detected by the probe; the listener reconnects', async () => {
-  const proxy = await startProxy(postgres.server.port);
+  const proxy = await startTcpProxy(postgres.server.port);
   const url = `postgres://postgres@127.0.0.1:${proxy.port}/postgres`;
   const writer = openPostgres({ url: postgres.server.url, poolSize: 2, connectTimeoutMs: 2000, idleTimeoutMs: 10_000, statementTimeoutMs: 0 });
   const received: RemoteChange[] = [];
