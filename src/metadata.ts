@@ -12,7 +12,19 @@ const MAX_QUERY_PARAMS = 16;
 
 function clip(value: string | undefined): string {
   if (value === undefined) return '';
-  return value.length > MetadataLimits.maxFieldLength ? value.slice(0, MetadataLimits.maxFieldLength) : value;
+  return cut(value, MetadataLimits.maxFieldLength);
+}
+
+/**
+ * The first `max` UTF-16 units of `value`, one fewer when the last would
+ * be the first half of a surrogate pair (an emoji, say). JSON.stringify
+ * writes a lone half as `\ud83d`, which PostgreSQL's jsonb refuses: one
+ * such client would fail every batch written while it is connected.
+ */
+function cut(value: string, max: number): string {
+  if (value.length <= max) return value;
+  const last = value.charCodeAt(max - 1);
+  return value.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max);
 }
 
 export function remoteAddress(req: IncomingMessage): string {
@@ -49,10 +61,10 @@ export function buildMetadata(req: IncomingMessage, url: RequestTarget): UserMet
   if (JSON.stringify(metadata).length > MetadataLimits.maxTotalLength) metadata.query = {};
   if (JSON.stringify(metadata).length > MetadataLimits.maxTotalLength) {
     // Only the free-text fields can still be long; cut them harder.
-    metadata.userAgent = metadata.userAgent.slice(0, 128);
-    metadata.origin = metadata.origin.slice(0, 128);
-    metadata.path = metadata.path.slice(0, 128);
-    if (metadata.user) metadata.user = metadata.user.slice(0, 128);
+    metadata.userAgent = cut(metadata.userAgent, 128);
+    metadata.origin = cut(metadata.origin, 128);
+    metadata.path = cut(metadata.path, 128);
+    if (metadata.user) metadata.user = cut(metadata.user, 128);
   }
   return metadata;
 }

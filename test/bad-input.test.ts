@@ -222,6 +222,22 @@ test('hostile query strings and user agents are bounded and stored only as bound
   }
 });
 
+test('metadata is cut between the halves of an emoji, never inside one', () => {
+  const emoji = '\u{1F600}';
+  const loneHalf = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+  const request = (headers: Record<string, string>) => ({ headers, socket: { remoteAddress: '127.0.0.1' } }) as unknown as IncomingMessage;
+  // The field cut: the emoji straddles MetadataLimits.maxFieldLength.
+  const user = 'a'.repeat(MetadataLimits.maxFieldLength - 1) + emoji;
+  const fieldCut = buildMetadata(request({}), new URL(`http://x/ws?user=${encodeURIComponent(user)}`));
+  assert.is(fieldCut.user, 'a'.repeat(MetadataLimits.maxFieldLength - 1));
+  // The harder cut to 128, when the whole would pass MetadataLimits.maxTotalLength.
+  const quotes = '"'.repeat(MetadataLimits.maxFieldLength);
+  const short = 'b'.repeat(127) + emoji;
+  const hardCut = buildMetadata(request({ 'user-agent': quotes, origin: quotes }), new URL(`http://x/ws?user=${encodeURIComponent(short)}`));
+  assert.is(hardCut.user, 'b'.repeat(127));
+  for (const metadata of [fieldCut, hardCut]) assert.not.match(JSON.stringify(metadata), loneHalf);
+});
+
 test('metadata stays within its caps for any query string, user agent and origin', () => {
   const hostile = fc.oneof(
     fc.string({ unit: 'binary', maxLength: 3000 }),

@@ -5,7 +5,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { activeSessionIds, follow, startNode } from './helpers/multi-node.js';
+import { activeSessionIds, follow, getActiveUsers, startNode } from './helpers/multi-node.js';
 import { postgresForSuite } from './helpers/postgres.js';
 import { TOKEN } from './helpers/tracker.js';
 import { connect, connectAdmin, connectClient, waitFor, type TestClient } from './helpers/ws-client.js';
@@ -60,6 +60,27 @@ multi('two nodes: snapshots, /active-users and live events cover both nodes', as
     for (const c of clients) await c.close();
     await a.close();
     await b.close();
+  }
+});
+
+multi('a client whose metadata is cut at an emoji is stored, and other clients\' writes go on', async () => {
+  const url = await freshDatabase();
+  const node = await startNode(url, 'emoji');
+  const clients: TestClient[] = [];
+  try {
+    // Cut inside the emoji, the value ended in half a surrogate pair, which
+    // JSON.stringify writes as \ud83d and jsonb refuses: every batch failed.
+    const user = 'a'.repeat(511) + '\u{1F600}';
+    const cut = await connectClient(node.wsUrl(`/ws?user=${encodeURIComponent(user)}`));
+    const plain = await connectClient(node.wsUrl('/ws?user=bob'));
+    clients.push(cut, plain);
+    assert.is(node.tracker.degradedReason, undefined);
+    assert.equal(await activeSessionIds(node), [cut.sessionId, plain.sessionId].sort());
+    const { body } = await getActiveUsers(node);
+    assert.is(body.users.find((u: any) => u.sessionId === cut.sessionId).metadata.user, 'a'.repeat(511));
+  } finally {
+    for (const c of clients) await c.close();
+    await node.close();
   }
 });
 
