@@ -112,6 +112,8 @@ export const Defaults = {
   headersTimeoutMs: 10_000,
   /** And this long for the whole request. */
   requestTimeoutMs: 30_000,
+  /** GET /health answers 503 when the database has not answered its check by then. */
+  healthCheckTimeoutMs: 2000,
   /** Ended sessions older than this are pruned from `connection_history`. */
   historyRetentionDays: 30,
   historyPruneIntervalMs: 3_600_000,
@@ -204,6 +206,23 @@ export const NodeDefaults = {
   nodeHeartbeatMs: 5000,
   /** A node whose heartbeat is older than this is declared dead. */
   nodeTtlMs: 30_000,
+} as const;
+
+export const ShutdownLimits = {
+  /**
+   * Past `shutdownTimeoutMs`, closing the writer, the change listener and
+   * the database gets this much longer, then shutdown completes without them.
+   */
+  closeGraceMs: 1000,
+} as const;
+
+export const PostgresLimits = {
+  /**
+   * A query is abandoned on the client this long after the server's own
+   * statement_timeout would have ended it: the server is not answering.
+   * Its connection is then closed, not returned to the pool.
+   */
+  clientTimeoutGraceMs: 2000,
 } as const;
 
 export const MultiNode = {

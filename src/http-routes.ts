@@ -6,13 +6,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sql } from 'kysely';
 import { bearerToken, tokensEqual } from './auth.js';
-import { ActiveUsersLimits, Paths } from './constants.js';
+import { ActiveUsersLimits, Defaults, Paths } from './constants.js';
 import type { TrackerContext } from './context.js';
 import { serveDashboard } from './dashboard-files.js';
 import { parseTarget, sendError, sendJson, sendJsonText, type RequestTarget } from './http-util.js';
 import { serveHistory, serveHistoryStats, serveMetrics } from './observability-routes.js';
 import { remoteAddress } from './metadata.js';
 import { countActiveUsers, listActiveUsersJson } from './repository.js';
+import { withinMs } from './time-limit.js';
 import { usersJson } from './user-json.js';
 import { VERSION } from './version.js';
 
@@ -75,7 +76,9 @@ async function health(ctx: TrackerContext, res: ServerResponse): Promise<void> {
     uptimeSeconds: Math.round((Date.now() - ctx.startedAt) / 1000),
   };
   try {
-    await sql`select 1`.execute(ctx.db);
+    // A load balancer polls this: a database that has stopped answering
+    // must show up as a 503, not as a request that never ends.
+    await withinMs(sql`select 1`.execute(ctx.db), Defaults.healthCheckTimeoutMs, 'database check timed out');
   } catch (error) {
     sendJson(res, 503, { status: 'unhealthy', database: 'unreachable', reason: describe(error), ...base });
     return;

@@ -45,11 +45,31 @@ export function withNamedStatements(pool: pg.Pool, statements: readonly NamedSta
   };
 }
 
+/** pg's error when a query outlives `query_timeout` (postgres.ts): the answer may still be on its way. */
+const READ_TIMEOUT = 'Query read timeout';
+
 function namingClient(client: pg.PoolClient, names: ReadonlyMap<string, string>): PostgresPoolClient {
+  // A client whose query timed out on our side is still waiting for the
+  // server (a hung backend, a silent network): back in the pool, it would
+  // hold every later query on it. It is closed on release instead.
+  let timedOut: Error | undefined;
+  const noteTimeout = (error: unknown): void => {
+    if ((error as Error)?.message === READ_TIMEOUT) timedOut = error as Error;
+  };
   const query = (textOrCursor: unknown, values?: readonly unknown[]): unknown => {
     const name = typeof textOrCursor === 'string' ? names.get(textOrCursor) : undefined;
-    if (name === undefined) return client.query(textOrCursor as string, values as unknown[]);
-    return client.query({ name, text: textOrCursor as string, values: values as unknown[] });
+    const result =
+      name === undefined
+        ? client.query(textOrCursor as string, values as unknown[])
+        : client.query({ name, text: textOrCursor as string, values: values as unknown[] });
+    // Observed, not replaced: the caller gets the same promise and its rejection.
+    if (result instanceof Promise) result.catch(noteTimeout);
+    return result;
   };
-  return { query: query as PostgresPoolClient['query'], release: () => client.release() };
+  const release = (): void => {
+    const error = timedOut;
+    timedOut = undefined;
+    client.release(error);
+  };
+  return { query: query as PostgresPoolClient['query'], release };
 }

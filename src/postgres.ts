@@ -7,6 +7,7 @@
 import { Kysely, PostgresAdapter, PostgresDialect, type KyselyConfig } from 'kysely';
 import pg from 'pg';
 import type { DB } from '../db/types.js';
+import { PostgresLimits } from './constants.js';
 import { openSqlite, type Database } from './database.js';
 import { withNamedStatements } from './pg-named-statements.js';
 import { WRITE_BATCH_STATEMENT } from './postgres-batch.js';
@@ -115,6 +116,10 @@ export function clientConfig(options: PostgresOptions): pg.ClientConfig {
   return {
     connectionString: options.url,
     connectionTimeoutMillis: options.connectTimeoutMs,
+    // statement_timeout is enforced by the server. A server that has stopped
+    // answering (hung, or a network that drops packets silently) is caught
+    // on this side, a little later, so that no query waits forever.
+    ...(options.statementTimeoutMs > 0 ? { query_timeout: options.statementTimeoutMs + PostgresLimits.clientTimeoutGraceMs } : {}),
     options: startup.join(' '),
     types: typeParsers,
     keepAlive: true,

@@ -79,6 +79,8 @@ export class RecordWriter {
   /** A connect/disconnect flush held back by the group-commit interval. */
   #flushTimer: NodeJS.Timeout | undefined;
   #touchTimer: NodeJS.Timeout | undefined;
+  /** A flush queued behind other work and not started yet (see #enqueueFlush). */
+  #waitingFlush: { withTouches: boolean } | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #retryDelay: number = RetryBackoff.initialMs;
   #degradedReason: string | undefined;
@@ -186,8 +188,23 @@ export class RecordWriter {
   };
 
   #enqueueFlush(withTouches: boolean): void {
+    // A flush still waiting in the queue takes everything pending when it
+    // starts, so a later request joins it. While a write hangs (a database
+    // that stopped answering) the queue then holds one flush, not one per interval.
+    const waiting = this.#waitingFlush;
+    if (waiting !== undefined) {
+      waiting.withTouches ||= withTouches;
+      return;
+    }
+    const request = { withTouches };
+    this.#waitingFlush = request;
     // Failures are handled inside #flush; the catch only keeps the promise quiet.
-    this.#queue.run(() => this.#flush(withTouches)).catch(() => {});
+    this.#queue
+      .run(() => {
+        this.#waitingFlush = undefined;
+        return this.#flush(request.withTouches);
+      })
+      .catch(() => {});
   }
 
   async #flush(withTouches: boolean): Promise<void> {

@@ -3,16 +3,19 @@
  *   1. stop accepting;  2. close clients and admins with 1001;
  *   3. write pending touches;  4. delete this run's rows;
  *   5. close the database.  (The CLI then exits 0.)
- * Sockets still open when the bound passes are terminated.
+ * Sockets still open when the bound passes are terminated. Closing gets
+ * a short grace past the bound; a database that does not answer by then
+ * is left behind.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { closeClientConnection } from './client-connection.js';
-import { CloseCode, CloseReason } from './constants.js';
+import { CloseCode, CloseReason, ShutdownLimits } from './constants.js';
 import type { TrackerContext } from './context.js';
 import type { MultiNodeHub } from './multi-node.js';
 import { deleteUsersOfNode } from './repository.js';
+import { withinMs } from './time-limit.js';
 
 export interface ShutdownParts {
   ctx: TrackerContext;
@@ -41,7 +44,7 @@ export async function shutdownTracker(parts: ShutdownParts): Promise<void> {
   for (const socket of sockets) socket.close(CloseCode.GOING_AWAY, CloseReason.SHUTDOWN);
 
   if (parts.started) {
-    await withDeadline(deadline, async () => {
+    await untilDeadline(deadline, 'database steps', async () => {
       logger.info('shutdown: writing pending touches');
       await writer.flush();
       // Forget the clients only now, so that the touches above were written
@@ -58,19 +61,24 @@ export async function shutdownTracker(parts: ShutdownParts): Promise<void> {
       logger.info({ count: removed }, 'shutdown: rows deleted');
     }).catch((error) => logger.error({ err: error }, 'shutdown: database steps failed'));
   }
-  await writer.close();
-  await multi?.stop();
+  // Closing waits for work already sent to the database. One that has
+  // stopped answering would hold these forever, so they get the rest of
+  // the bound plus a short grace, then are left behind: the process can exit.
+  const closeBy = Math.max(deadline, Date.now()) + ShutdownLimits.closeGraceMs;
+  const abandon = (error: unknown) => logger.warn({ err: error }, 'shutdown: gave up waiting');
+  await untilDeadline(closeBy, 'the writer', () => writer.close()).catch(abandon);
+  await untilDeadline(closeBy, 'the change listener', async () => multi?.stop()).catch(abandon);
 
-  const finished = await withDeadline(deadline, () => closed).then(() => true, () => false);
+  const finished = await untilDeadline(deadline, 'sockets', () => closed).then(() => true, () => false);
   if (!finished) {
     logger.warn('shutdown: timeout reached; terminating remaining sockets');
     for (const socket of sockets) socket.terminate();
   }
   for (const conn of [...live.values()]) closeClientConnection(ctx, conn);
-  await timersStopped;
+  await untilDeadline(closeBy, 'timers', () => timersStopped).catch(abandon);
   if (parts.ownsDb) {
     logger.info('shutdown: closing database');
-    await db.destroy();
+    await untilDeadline(closeBy, 'the database', () => db.destroy()).catch(abandon);
   }
   logger.info('shutdown: complete');
 }
@@ -80,10 +88,6 @@ function closeEvent(socket: WebSocket): Promise<unknown> | undefined {
 }
 
 /** Run `fn`, rejecting if it is not done by `deadline` (epoch ms). */
-function withDeadline<T>(deadline: number, fn: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('shutdown deadline passed')), Math.max(0, deadline - Date.now()));
-  });
-  return Promise.race([fn(), timeout]).finally(() => clearTimeout(timer));
+function untilDeadline<T>(deadline: number, what: string, fn: () => Promise<T>): Promise<T> {
+  return withinMs(fn(), deadline - Date.now(), `shutdown deadline passed (${what})`);
 }

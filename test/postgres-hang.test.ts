@@ -1,0 +1,95 @@
+/**
+ * A PostgreSQL that stops answering, without closing anything: a loopback
+ * proxy stops forwarding on the open connections, as a hung server or a
+ * network that drops packets would. Every wait on it must be bounded.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { PostgresLimits } from '../src/constants.js';
+import { activeSessionIds } from './helpers/multi-node.js';
+import { postgresForSuite } from './helpers/postgres.js';
+import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
+import { startTracker, type TestTracker } from './helpers/tracker.js';
+import { connect, connectClient, waitFor, type TestClient } from './helpers/ws-client.js';
+
+const test = suite('PostgreSQL that stops answering');
+
+const postgres = postgresForSuite(test, 'hang');
+
+/** A node whose one pooled connection (and listener) go through a proxy. */
+async function startProxiedNode(options: Record<string, unknown>): Promise<{ node: TestTracker; proxy: TcpProxy }> {
+  const url = new URL(await postgres.freshDatabase());
+  const proxy = await startTcpProxy(Number(url.port));
+  url.port = String(proxy.port);
+  const node = await startTracker({ databaseUrl: url.toString(), nodeId: 'hang', nodeHeartbeatMs: 200, nodeTtlMs: 60_000, poolSize: 1, ...options });
+  return { node, proxy };
+}
+
+/** Stop the node, failing (not hanging the run) if that takes longer than `ms`. */
+async function closeWithin(node: TestTracker, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`stop() still running after ${ms} ms`)), ms);
+  });
+  try {
+    await Promise.race([node.close(), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+test('a write that gets no answer fails after the statement timeout plus a grace, its connection is replaced, and the node recovers', async () => {
+  const statementTimeoutMs = 300;
+  const { node, proxy } = await startProxiedNode({ dbStatementTimeoutMs: statementTimeoutMs });
+  const clients: TestClient[] = [];
+  try {
+    const first = await connectClient(node.wsUrl('/ws'));
+    clients.push(first);
+    const opened = proxy.opened;
+    proxy.freeze();
+    const frozenAt = Date.now();
+    const second = connect(node.wsUrl('/ws'));
+    clients.push(second);
+
+    // The pool's one connection is held by the hanging write: the health
+    // check waits behind it and answers 503 at its own bound.
+    const health = await fetch(node.httpUrl('/health'), { signal: AbortSignal.timeout(10_000) });
+    assert.is(health.status, 503);
+    assert.is(((await health.json()) as { reason: string }).reason, 'database check timed out');
+
+    await waitFor(() => node.tracker.degradedReason !== undefined, 10_000, 'the write to fail');
+    assert.ok(Date.now() - frozenAt >= statementTimeoutMs + PostgresLimits.clientTimeoutGraceMs - 100, 'not before the grace');
+    // The retry runs on a new connection: the silent one was closed, not pooled again.
+    await waitFor(() => node.tracker.degradedReason === undefined, 15_000, 'the node to recover');
+    assert.ok(proxy.opened > opened, 'a new connection was opened');
+    const welcome = await second.next((m) => m.type === 'welcome');
+    assert.equal(await activeSessionIds(node), [first.sessionId, welcome.sessionId].sort());
+  } finally {
+    for (const c of clients) await c.close();
+    await closeWithin(node, 10_000).catch(() => {});
+    await proxy.close();
+  }
+});
+
+test('stop() finishes within its bound even while a write waits forever (no statement timeout)', async () => {
+  const shutdownTimeoutMs = 1000;
+  const { node, proxy } = await startProxiedNode({ dbStatementTimeoutMs: 0, shutdownTimeoutMs });
+  const clients: TestClient[] = [];
+  try {
+    clients.push(await connectClient(node.wsUrl('/ws')));
+    proxy.freeze();
+    clients.push(connect(node.wsUrl('/ws')));
+    await new Promise((r) => setTimeout(r, 200));
+    const started = Date.now();
+    await closeWithin(node, 10_000);
+    const took = Date.now() - started;
+    // The bound, the close grace, and slack for a loaded machine.
+    assert.ok(took < shutdownTimeoutMs + 1000 + 2000, `stop() took ${took} ms`);
+  } finally {
+    for (const c of clients) await c.close();
+    await closeWithin(node, 10_000).catch(() => {});
+    await proxy.close();
+  }
+});
+
+test.run();
