@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
+import { Kysely, SqliteAdapter, SqliteDialect, type DialectAdapter, type SqliteDatabase, type SqliteStatement } from 'kysely';
 import type { DB } from '../db/types.js';
 import { WalCheckpoint } from './constants.js';
 import type { QueryLog } from './query-log.js';
@@ -44,8 +44,29 @@ export function openSqlite(options: SqliteOptions): Database {
     native.pragma(`journal_size_limit = ${WalCheckpoint.journalSizeLimitBytes}`);
     checkpointer = startWalCheckpointer(options.path);
   }
-  const dialect = new SqliteDialect({ database: cachingDatabase(native, checkpointer) });
+  const dialect = new TransactionalDdlSqliteDialect({ database: cachingDatabase(native, checkpointer) });
   return new Kysely<DB>(options.log ? { dialect, log: options.log } : { dialect });
+}
+
+/**
+ * SQLite's DDL is transactional, but Kysely's SqliteAdapter says it is
+ * not, so Kysely's Migrator would run each migration statement by
+ * statement: a migration that failed halfway (a full disk, a crash) would
+ * leave its first steps behind, and every later run would trip over them.
+ * Saying so makes the Migrator run each `migrate*` call, up or down, in
+ * one transaction, so a failed migration leaves the file as it was. The
+ * Migrator is the only reader of this flag in Kysely (0.28).
+ */
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
+class TransactionalDdlSqliteDialect extends SqliteDialect {
+  override createAdapter(): DialectAdapter {
+    return new TransactionalDdlSqliteAdapter();
+  }
 }
 
 /** The raw better-sqlite3 handle with Roster's pragmas applied. */
