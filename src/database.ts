@@ -7,7 +7,18 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
+import {
+  Kysely,
+  SqliteAdapter,
+  SqliteDialect,
+  SqliteDriver,
+  type DatabaseConnection,
+  type DialectAdapter,
+  type Driver,
+  type SqliteDatabase,
+  type SqliteDialectConfig,
+  type SqliteStatement,
+} from 'kysely';
 import type { DB } from '../db/types.js';
 import { WalCheckpoint } from './constants.js';
 import type { QueryLog } from './query-log.js';
@@ -44,8 +55,64 @@ export function openSqlite(options: SqliteOptions): Database {
     native.pragma(`journal_size_limit = ${WalCheckpoint.journalSizeLimitBytes}`);
     checkpointer = startWalCheckpointer(options.path);
   }
-  const dialect = new SqliteDialect({ database: cachingDatabase(native, checkpointer) });
+  const dialect = new RosterSqliteDialect({ database: cachingDatabase(native, checkpointer) }, native);
   return new Kysely<DB>(options.log ? { dialect, log: options.log } : { dialect });
+}
+
+/**
+ * Kysely's SqliteDialect with two corrections, both for transactions that
+ * Kysely runs (the Migrator's; the tracker's own writes use
+ * repository.ts's withTransaction):
+ *
+ * - SQLite's DDL is transactional, but Kysely's SqliteAdapter says it is
+ *   not, so Kysely's Migrator would run each migration statement by
+ *   statement: a migration that failed halfway (a full disk, a crash)
+ *   would leave its first steps behind, and every later run would trip
+ *   over them. Saying so makes the Migrator run each `migrate*` call, up
+ *   or down, in one transaction, so a failed migration leaves the file as
+ *   it was. The Migrator is the only reader of this flag in Kysely (0.28).
+ * - SQLite ends the transaction by itself on some errors (SQLITE_FULL
+ *   from a really full disk, SQLITE_IOERR, SQLITE_NOMEM, a trigger's
+ *   RAISE(ROLLBACK)). Kysely's ROLLBACK then fails with "no transaction
+ *   is active" and that error replaces the cause, so the driver only
+ *   rolls back a transaction that is still open.
+ */
+class RosterSqliteDialect extends SqliteDialect {
+  readonly #config: SqliteDialectConfig;
+  readonly #native: SQLite.Database;
+
+  constructor(config: SqliteDialectConfig, native: SQLite.Database) {
+    super(config);
+    this.#config = config;
+    this.#native = native;
+  }
+
+  override createAdapter(): DialectAdapter {
+    return new TransactionalDdlSqliteAdapter();
+  }
+
+  override createDriver(): Driver {
+    return new RosterSqliteDriver(this.#config, this.#native);
+  }
+}
+
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
+class RosterSqliteDriver extends SqliteDriver {
+  readonly #native: SQLite.Database;
+
+  constructor(config: SqliteDialectConfig, native: SQLite.Database) {
+    super(config);
+    this.#native = native;
+  }
+
+  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    if (this.#native.inTransaction) await super.rollbackTransaction(connection);
+  }
 }
 
 /** The raw better-sqlite3 handle with Roster's pragmas applied. */

@@ -1,7 +1,7 @@
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCodegen } from '../scripts/codegen.js';
@@ -97,6 +97,118 @@ schema('rebuilding users keeps its rows, up and down', async () => {
     assert.equal(await db.selectFrom('users').selectAll().execute(), [row]);
     assert.is((await migrator.migrateTo(names[rebuild - 1]!)).error, undefined);
     assert.equal((await sql`select * from users`.execute(db)).rows, [row]);
+  } finally {
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Everything that describes the schema, in a stable order. */
+async function schemaOf(db: Kysely<any>): Promise<unknown[]> {
+  return (await sql`select type, name, tbl_name, sql from sqlite_master order by type, name`.execute(db)).rows;
+}
+
+async function fillUsers(db: Kysely<any>, rows: number): Promise<void> {
+  await sql`with recursive n(i) as (select 1 union all select i + 1 from n where i < ${rows})
+    insert into users (id, session_id, connected_at, last_active_at, metadata, node_id)
+    select 'id-' || i, 'session-' || i, '2026-11-23T10:00:00.000Z', '2026-11-23T10:00:01.000Z',
+      '{"remoteAddress":"203.0.113.7","userAgent":"Mozilla/5.0 (a user agent long enough to fill pages)"}', 'n' from n`.execute(db);
+}
+
+/**
+ * Fill `users` and cap the file at its size plus a few pages, on the
+ * migrations' own connection: the next rebuild of `users` gets through its
+ * first steps and fails with SQLITE_FULL while copying the rows.
+ */
+async function fillAndCap(db: Kysely<any>): Promise<void> {
+  await fillUsers(db, 3000);
+  const { rows: pages } = await sql<{ page_count: number }>`pragma page_count`.execute(db);
+  await sql.raw(`pragma max_page_count = ${pages[0]!.page_count + 8}`).execute(db);
+}
+
+async function uncap(db: Kysely<any>): Promise<void> {
+  await sql`pragma max_page_count = 1073741823`.execute(db);
+}
+
+schema('a migration that fails halfway on SQLite leaves the file as it was, and a rerun succeeds', async () => {
+  const { dir, file } = tempFile();
+  const db = openSqlite({ path: file });
+  try {
+    const migrator = createMigrator(db);
+    assert.is((await migrator.migrateTo('20261123120000_create_connection_history')).error, undefined);
+    await fillAndCap(db);
+    const before = await schemaOf(db);
+    const users = (await sql`select * from users order by session_id`.execute(db)).rows;
+
+    const failed = await migrator.migrateToLatest();
+    assert.match(String((failed.error as { code?: string })?.code), /SQLITE_FULL/, String(failed.error));
+    assert.equal(failed.results?.map((r) => [r.migrationName, r.status]), [['20261123130000_lean_write_path', 'Error']]);
+    // Nothing of the rebuild's first steps (index swap, users_lean) is left.
+    assert.equal(await schemaOf(db), before);
+    assert.equal(await pendingMigrations(db), ['20261123130000_lean_write_path']);
+    assert.equal((await sql`select * from users order by session_id`.execute(db)).rows, users);
+
+    await uncap(db);
+    assert.is((await migrator.migrateToLatest()).error, undefined);
+    assert.equal(await pendingMigrations(db), []);
+    assert.is((await db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n, 3000);
+  } finally {
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+schema('a down migration that fails halfway on SQLite leaves the file as it was, and a rerun succeeds', async () => {
+  const { dir, file } = tempFile();
+  const db = openSqlite({ path: file });
+  try {
+    const migrator = createMigrator(db);
+    assert.is((await migrator.migrateToLatest()).error, undefined);
+    await fillAndCap(db);
+    const before = await schemaOf(db);
+    const users = (await sql`select * from users order by session_id`.execute(db)).rows;
+
+    const failed = await migrator.migrateDown();
+    assert.match(String((failed.error as { code?: string })?.code), /SQLITE_FULL/, String(failed.error));
+    assert.equal(failed.results?.map((r) => [r.migrationName, r.status]), [['20261123130000_lean_write_path', 'Error']]);
+    assert.equal(await schemaOf(db), before);
+    assert.equal(await pendingMigrations(db), []);
+    assert.equal((await sql`select * from users order by session_id`.execute(db)).rows, users);
+
+    await uncap(db);
+    assert.is((await migrator.migrateDown()).error, undefined);
+    assert.equal(await pendingMigrations(db), ['20261123130000_lean_write_path']);
+    assert.is((await sql<{ n: number }>`select count(*) as n from users`.execute(db)).rows[0]!.n, 3000);
+  } finally {
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+schema('a migration that SQLite itself rolls back reports its own error, and leaves the file as it was', async () => {
+  const { dir, file } = tempFile();
+  const db = openSqlite({ path: file });
+  try {
+    const migrator = createMigrator(db);
+    assert.is((await migrator.migrateTo('20261123120000_create_connection_history')).error, undefined);
+    await fillUsers(db, 100);
+    // SQLite ends the transaction by itself on a really full disk
+    // (SQLITE_FULL while writing the WAL) or an I/O error; RAISE(ROLLBACK)
+    // does the same on demand, here once the rebuild is done and the
+    // Migrator records it.
+    await sql`create trigger fault before insert on kysely_migration begin select raise(rollback, 'injected fault'); end`.execute(db);
+    const before = await schemaOf(db);
+    const users = (await sql`select * from users order by session_id`.execute(db)).rows;
+
+    const failed = await migrator.migrateToLatest();
+    assert.match(String((failed.error as Error)?.message), /injected fault/, String(failed.error));
+    assert.equal(failed.results?.map((r) => [r.migrationName, r.status]), [['20261123130000_lean_write_path', 'Error']]);
+    assert.equal(await schemaOf(db), before);
+    assert.equal((await sql`select * from users order by session_id`.execute(db)).rows, users);
+
+    await sql`drop trigger fault`.execute(db);
+    assert.is((await migrator.migrateToLatest()).error, undefined);
+    assert.equal(await pendingMigrations(db), []);
   } finally {
     await db.destroy();
     rmSync(dir, { recursive: true, force: true });
