@@ -3,6 +3,7 @@
  * data leaking to client sockets whatever they send, failed attempts
  * logged without the token, and the lockout after repeated failures.
  */
+import { get } from 'node:http';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CloseCode, CloseReason } from '../src/constants.js';
@@ -19,10 +20,16 @@ function bearer(token: string, localAddress?: string) {
   return { headers: { authorization: `Bearer ${token}` }, ...(localAddress ? { localAddress } : {}) };
 }
 
-async function httpStatus(url: string, token?: string): Promise<{ status: number; retryAfter: string | null }> {
-  const res = await fetch(url, token ? { headers: { authorization: `Bearer ${token}` } } : {});
-  await res.arrayBuffer();
-  return { status: res.status, retryAfter: res.headers.get('retry-after') };
+/** A plain GET, from `localAddress` when given (fetch cannot choose it). */
+function httpStatus(url: string, token?: string, localAddress?: string): Promise<{ status: number; retryAfter: string | null }> {
+  return new Promise((resolve, reject) => {
+    const headers = token ? { authorization: `Bearer ${token}` } : {};
+    const req = get(url, { headers, agent: false, ...(localAddress ? { localAddress } : {}) }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode!, retryAfter: res.headers['retry-after'] ?? null }));
+    });
+    req.on('error', reject);
+  });
 }
 
 test('ALLOWED_ORIGINS: missing or foreign Origin gets 403 and no row; an exact match gets in', async () => {
@@ -169,6 +176,31 @@ test('after 5 failures in a row one address gets 429 for the cooldown; others ar
     // After the cooldown the right token works again.
     await new Promise((r) => setTimeout(r, 1600));
     assert.is(await upgradeStatus(url, bearer(TOKEN)), 101);
+  } finally {
+    await t.close();
+  }
+});
+
+test('METRICS_TOKEN and the admin token are counted apart: neither clears nor locks the other', async () => {
+  const METRICS_TOKEN = 'metrics-token-0123456789abcdef';
+  const t = await startTracker({ metricsToken: METRICS_TOKEN, authCooldownMs: 5000 });
+  try {
+    // A scraper's success between admin guesses does not reset their count:
+    // four wrong, a scrape, one wrong is five in a row.
+    for (let i = 0; i < 4; i++) assert.is((await httpStatus(t.httpUrl('/active-users'), 'wrong-token-wrong-token')).status, 401);
+    assert.is((await httpStatus(t.httpUrl('/metrics'), METRICS_TOKEN)).status, 200);
+    assert.is((await httpStatus(t.httpUrl('/active-users'), 'wrong-token-wrong-token')).status, 401);
+    assert.is((await httpStatus(t.httpUrl('/active-users'), TOKEN)).status, 429, 'admin lockout after five admin failures');
+    assert.is(await upgradeStatus(t.wsUrl('/admin/stream'), bearer(TOKEN)), 429);
+    // The metrics token has its own count: the scraper is not locked out by the admin guesses.
+    assert.is((await httpStatus(t.httpUrl('/metrics'), METRICS_TOKEN)).status, 200);
+
+    // Conversely, a scraper with a wrong token locks /metrics for its address, not the admins.
+    const scraper = '127.0.0.2';
+    for (let i = 0; i < 5; i++) assert.is((await httpStatus(t.httpUrl('/metrics'), 'wrong-metrics-token-xxxx', scraper)).status, 401);
+    assert.is((await httpStatus(t.httpUrl('/metrics'), METRICS_TOKEN, scraper)).status, 429);
+    assert.is((await httpStatus(t.httpUrl('/active-users'), TOKEN, scraper)).status, 200);
+    assert.is(await upgradeStatus(t.wsUrl('/admin/stream'), bearer(TOKEN, scraper)), 101);
   } finally {
     await t.close();
   }
