@@ -9,7 +9,7 @@ import { bearerToken, tokensEqual, type AuthThrottle } from './auth.js';
 import { ActiveUsersLimits, Paths } from './constants.js';
 import type { TrackerContext } from './context.js';
 import { serveDashboard } from './dashboard-files.js';
-import { parseTarget, sendError, sendJson, sendJsonText, type RequestTarget } from './http-util.js';
+import { parseTarget, retryAfter, sendError, sendJson, sendJsonText, type RequestTarget } from './http-util.js';
 import { serveHistory, serveHistoryStats, serveMetrics } from './observability-routes.js';
 import { remoteAddress } from './metadata.js';
 import { countActiveUsers, listActiveUsersJson } from './repository.js';
@@ -69,8 +69,9 @@ function adminSecret(ctx: TrackerContext): Secret {
 /** Bearer check for HTTP; the admin token has the same lockout as the admin stream. */
 function authorized(ctx: TrackerContext, req: IncomingMessage, res: ServerResponse, secret = adminSecret(ctx)): boolean {
   const ip = remoteAddress(req);
-  if (secret.throttle.isLocked(ip)) {
-    sendError(res, 429, 'too many failed authentications; try later');
+  const lockedForMs = secret.throttle.lockedForMs(ip);
+  if (lockedForMs > 0) {
+    sendError(res, 429, 'too many failed authentications; try later', retryAfter(lockedForMs));
     return false;
   }
   const token = bearerToken(req);

@@ -181,6 +181,24 @@ test('after 5 failures in a row one address gets 429 for the cooldown; others ar
   }
 });
 
+test('429 for a locked address carries Retry-After, the seconds left of the lock, on the stream and over HTTP', async () => {
+  const t = await startTracker({ authCooldownMs: 4000 });
+  try {
+    for (let i = 0; i < 5; i++) assert.is((await httpStatus(t.httpUrl('/active-users'), 'wrong-token-wrong-token')).status, 401);
+    const http = await httpStatus(t.httpUrl('/history'), TOKEN);
+    assert.is(http.status, 429);
+    assert.is(http.retryAfter, '4', 'HTTP: the whole cooldown is left');
+    await new Promise((r) => setTimeout(r, 1500));
+    const stream = await rawUpgrade(t.port, '/admin/stream', { headers: { Authorization: `Bearer ${TOKEN}` } });
+    stream.destroy();
+    assert.is(stream.status, 429);
+    assert.is(stream.headers['retry-after'], '3', 'stream: what is left, rounded up');
+    assert.is((await httpStatus(t.httpUrl('/active-users'), TOKEN)).retryAfter, '3');
+  } finally {
+    await t.close();
+  }
+});
+
 test('METRICS_TOKEN and the admin token are counted apart: neither clears nor locks the other', async () => {
   const METRICS_TOKEN = 'metrics-token-0123456789abcdef';
   const t = await startTracker({ metricsToken: METRICS_TOKEN, authCooldownMs: 5000 });
