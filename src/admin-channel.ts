@@ -152,6 +152,12 @@ export class AdminChannel {
   #onMessage(admin: AdminSession, data: RawData, isBinary: boolean): void {
     const message = isBinary ? undefined : parseObject(data);
     if (!admin.authenticated) {
+      // A socket opened before its address was locked out would otherwise
+      // keep guessing, and get in, through the lockout.
+      if (this.#options.throttle.isLocked(admin.ip)) {
+        this.#refuse(admin, CloseReason.AUTH_LOCKED);
+        return;
+      }
       const token = message?.type === 'auth' && typeof message.token === 'string' ? message.token : undefined;
       if (token !== undefined && tokensEqual(this.#options.token, token)) {
         this.#authenticated(admin);

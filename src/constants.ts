@@ -38,6 +38,8 @@ export const CloseReason = {
   SHUTDOWN: 'server shutting down',
   AUTH_TIMEOUT: 'authentication timeout',
   AUTH_FAILED: 'authentication failed',
+  /** An admin socket's first message arrived while its address was locked out. */
+  AUTH_LOCKED: 'too many failed authentications',
   BAD_MESSAGE: 'invalid message',
   RATE_LIMITED: 'rate limit exceeded',
   SLOW_CONSUMER: 'consumer too slow',

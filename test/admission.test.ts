@@ -11,7 +11,7 @@ import { countActiveUsers, getUserBySessionId } from '../src/repository.js';
 import { captureLogs } from './helpers/log-capture.js';
 import { rawUpgrade } from './helpers/raw-ws.js';
 import { startTracker, TOKEN } from './helpers/tracker.js';
-import { connect, connectAdmin, connectClient, upgradeStatus, waitFor } from './helpers/ws-client.js';
+import { connect, connectAdmin, connectClient, upgradeStatus, waitFor, type TestClient } from './helpers/ws-client.js';
 
 const test = suite('admission');
 const GOOD = 'https://good.example';
@@ -176,6 +176,28 @@ test('after 5 failures in a row one address gets 429 for the cooldown; others ar
     // After the cooldown the right token works again.
     await new Promise((r) => setTimeout(r, 1600));
     assert.is(await upgradeStatus(url, bearer(TOKEN)), 101);
+  } finally {
+    await t.close();
+  }
+});
+
+test('an admin socket opened before the lockout gets no guesses and no way in once it begins', async () => {
+  const t = await startTracker({ authCooldownMs: 5000 });
+  try {
+    const url = t.wsUrl('/admin/stream');
+    const early = [connect(url), connect(url)];
+    await Promise.all(early.map((a) => new Promise((r) => a.ws.once('open', r))));
+    for (let i = 0; i < 5; i++) assert.is(await upgradeStatus(url, bearer('wrong-token-wrong-token')), 401);
+    assert.is(await upgradeStatus(url, bearer(TOKEN)), 429);
+    const locked = { code: CloseCode.POLICY_VIOLATION, reason: CloseReason.AUTH_LOCKED };
+    // Whichever comes first: the close, or (the defect) a message.
+    const outcome = (a: TestClient) => Promise.race([a.closed, a.next().then((m) => ({ message: m }))]);
+    early[0]!.send({ type: 'auth', token: TOKEN });
+    assert.equal(await outcome(early[0]!), locked, 'the right token is refused while locked');
+    // A wrong one is not even checked: refused the same way.
+    early[1]!.send({ type: 'auth', token: 'wrong-token-wrong-token' });
+    assert.equal(await outcome(early[1]!), locked);
+    assert.equal(t.tracker.admins, 0);
   } finally {
     await t.close();
   }
