@@ -27,6 +27,7 @@ export interface AdminSession {
   readonly socket: WebSocket;
   readonly ip: string;
   authenticated: boolean;
+  /** Set while the socket waits to authenticate (it counts as pending then). */
   authTimer: NodeJS.Timeout | undefined;
 }
 
@@ -39,6 +40,8 @@ export class AdminChannel {
   readonly #sockets = new Set<AdminSession>();
   /** Admins that have had their snapshot and receive events. */
   readonly #audience = new Set<AdminSession>();
+  /** Sockets still waiting to authenticate, per address. */
+  readonly #pending = new Map<string, number>();
 
   constructor(options: AdminChannelOptions) {
     this.#options = options;
@@ -52,6 +55,11 @@ export class AdminChannel {
     return this.#audience.size;
   }
 
+  /** Sockets from this address still waiting to authenticate. */
+  pendingFrom(ip: string): number {
+    return this.#pending.get(ip) ?? 0;
+  }
+
   accept(socket: WebSocket, ip: string, preAuthenticated: boolean): AdminSession {
     const admin: AdminSession = { socket, ip, authenticated: false, authTimer: undefined };
     this.#sockets.add(admin);
@@ -61,7 +69,10 @@ export class AdminChannel {
     if (preAuthenticated) {
       this.#authenticated(admin);
     } else {
-      admin.authTimer = setTimeout(() => this.#refuse(admin, CloseReason.AUTH_TIMEOUT), this.#options.authTimeoutMs);
+      this.#pending.set(ip, this.pendingFrom(ip) + 1);
+      // Silence counts as a failure: otherwise sockets that never send a
+      // token could hold admin slots, reconnecting, without ever being locked out.
+      admin.authTimer = setTimeout(() => this.#failed(admin, CloseReason.AUTH_TIMEOUT), this.#options.authTimeoutMs);
       admin.authTimer.unref();
     }
     return admin;
@@ -131,9 +142,25 @@ export class AdminChannel {
   }
 
   #forget(admin: AdminSession): void {
-    clearTimeout(admin.authTimer);
+    this.#settle(admin);
     this.#sockets.delete(admin);
     this.#audience.delete(admin);
+  }
+
+  /** No longer waiting to authenticate, whatever the outcome. Idempotent. */
+  #settle(admin: AdminSession): void {
+    if (admin.authTimer === undefined) return;
+    clearTimeout(admin.authTimer);
+    admin.authTimer = undefined;
+    const left = this.pendingFrom(admin.ip) - 1;
+    if (left > 0) this.#pending.set(admin.ip, left);
+    else this.#pending.delete(admin.ip);
+  }
+
+  #failed(admin: AdminSession, reason: string): void {
+    this.#options.throttle.fail(admin.ip);
+    this.#options.logger.warn({ ip: admin.ip }, 'admin authentication failed');
+    this.#refuse(admin, reason);
   }
 
   #refuse(admin: AdminSession, reason: string): void {
@@ -142,7 +169,7 @@ export class AdminChannel {
   }
 
   #authenticated(admin: AdminSession): void {
-    clearTimeout(admin.authTimer);
+    this.#settle(admin);
     admin.authenticated = true;
     this.#options.throttle.succeed(admin.ip);
     this.#options.logger.info({ ip: admin.ip }, 'admin authenticated');
@@ -163,9 +190,7 @@ export class AdminChannel {
         this.#authenticated(admin);
         return;
       }
-      this.#options.throttle.fail(admin.ip);
-      this.#options.logger.warn({ ip: admin.ip }, 'admin authentication failed');
-      this.#refuse(admin, CloseReason.AUTH_FAILED);
+      this.#failed(admin, CloseReason.AUTH_FAILED);
       return;
     }
     switch (message?.type) {

@@ -86,6 +86,12 @@ export const Defaults = {
   maxConnectionsPerIp: 1000,
   maxMessagesPerSecond: 100,
   maxAdmins: 50,
+  /**
+   * Admin sockets from one address still waiting to authenticate. Each
+   * holds a MAX_ADMINS slot for up to the auth timeout, so without a cap
+   * one address could keep every slot taken; a dashboard needs one.
+   */
+  maxPendingAdminsPerIp: 3,
   /** Bytes queued on an admin socket before it is closed with 1013. */
   adminMaxBufferedBytes: 8 * 1024 * 1024,
   /**

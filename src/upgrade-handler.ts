@@ -75,5 +75,10 @@ function admitAdmin(ctx: TrackerContext, req: IncomingMessage, socket: Duplex, h
     rejectUpgrade(socket, 503, 'too many admin connections');
     return;
   }
+  if (!hasHeader && ctx.admins.pendingFrom(ip) >= Defaults.maxPendingAdminsPerIp) {
+    // A socket without a header holds its slot until it authenticates or times out.
+    rejectUpgrade(socket, 429, 'too many unauthenticated admin sockets from this address');
+    return;
+  }
   ctx.wss.handleUpgrade(req, socket, head, (ws) => ctx.admins.accept(ws, ip, hasHeader));
 }

@@ -203,6 +203,21 @@ test('an admin socket opened before the lockout gets no guesses and no way in on
   }
 });
 
+test('an admin socket that never authenticates counts as a failed authentication', async () => {
+  const t = await startTracker({ adminAuthTimeoutMs: 150, authFailureLimit: 2, authCooldownMs: 5000 });
+  try {
+    const url = t.wsUrl('/admin/stream');
+    for (let i = 0; i < 2; i++) {
+      const silent = connect(url);
+      assert.equal(await silent.closed, { code: CloseCode.POLICY_VIOLATION, reason: CloseReason.AUTH_TIMEOUT });
+    }
+    assert.is(await upgradeStatus(url, bearer(TOKEN)), 429, 'two timeouts are two failures');
+    assert.is(await upgradeStatus(url, bearer(TOKEN, '127.0.0.2')), 101);
+  } finally {
+    await t.close();
+  }
+});
+
 test('429 for a locked address carries Retry-After, the seconds left of the lock, on the stream and over HTTP', async () => {
   const t = await startTracker({ authCooldownMs: 4000 });
   try {
