@@ -29,6 +29,8 @@ export interface AdminSession {
   authenticated: boolean;
   /** Set while the socket waits to authenticate (it counts as pending then). */
   authTimer: NodeJS.Timeout | undefined;
+  /** Answered the last heartbeat ping (heartbeat.ts). */
+  alive: boolean;
 }
 
 /** Writes one message in pieces: see AdminChannel.sendInFragments. */
@@ -61,9 +63,10 @@ export class AdminChannel {
   }
 
   accept(socket: WebSocket, ip: string, preAuthenticated: boolean): AdminSession {
-    const admin: AdminSession = { socket, ip, authenticated: false, authTimer: undefined };
+    const admin: AdminSession = { socket, ip, authenticated: false, authTimer: undefined, alive: true };
     this.#sockets.add(admin);
     socket.on('message', (data, isBinary) => this.#onMessage(admin, data, isBinary));
+    socket.on('pong', () => (admin.alive = true));
     socket.on('error', () => {}); // 'close' follows; nothing to add
     socket.on('close', () => this.#forget(admin));
     if (preAuthenticated) {
@@ -131,6 +134,12 @@ export class AdminChannel {
 
   closeAll(code: number, reason: string): void {
     for (const admin of this.#sockets) admin.socket.close(code, reason);
+  }
+
+  /** Drop an admin at once (no close frame), freeing its slot now rather than when TCP gives up. */
+  terminate(admin: AdminSession): void {
+    admin.socket.terminate();
+    this.#forget(admin);
   }
 
   terminateAll(): void {
