@@ -27,7 +27,10 @@ export interface AdminSession {
   readonly socket: WebSocket;
   readonly ip: string;
   authenticated: boolean;
+  /** Set while the socket waits to authenticate (it counts as pending then). */
   authTimer: NodeJS.Timeout | undefined;
+  /** Answered the last heartbeat ping (heartbeat.ts). */
+  alive: boolean;
 }
 
 /** Writes one message in pieces: see AdminChannel.sendInFragments. */
@@ -39,6 +42,8 @@ export class AdminChannel {
   readonly #sockets = new Set<AdminSession>();
   /** Admins that have had their snapshot and receive events. */
   readonly #audience = new Set<AdminSession>();
+  /** Sockets still waiting to authenticate, per address. */
+  readonly #pending = new Map<string, number>();
 
   constructor(options: AdminChannelOptions) {
     this.#options = options;
@@ -52,16 +57,25 @@ export class AdminChannel {
     return this.#audience.size;
   }
 
+  /** Sockets from this address still waiting to authenticate. */
+  pendingFrom(ip: string): number {
+    return this.#pending.get(ip) ?? 0;
+  }
+
   accept(socket: WebSocket, ip: string, preAuthenticated: boolean): AdminSession {
-    const admin: AdminSession = { socket, ip, authenticated: false, authTimer: undefined };
+    const admin: AdminSession = { socket, ip, authenticated: false, authTimer: undefined, alive: true };
     this.#sockets.add(admin);
     socket.on('message', (data, isBinary) => this.#onMessage(admin, data, isBinary));
+    socket.on('pong', () => (admin.alive = true));
     socket.on('error', () => {}); // 'close' follows; nothing to add
     socket.on('close', () => this.#forget(admin));
     if (preAuthenticated) {
       this.#authenticated(admin);
     } else {
-      admin.authTimer = setTimeout(() => this.#refuse(admin, CloseReason.AUTH_TIMEOUT), this.#options.authTimeoutMs);
+      this.#pending.set(ip, this.pendingFrom(ip) + 1);
+      // Silence counts as a failure: otherwise sockets that never send a
+      // token could hold admin slots, reconnecting, without ever being locked out.
+      admin.authTimer = setTimeout(() => this.#failed(admin, CloseReason.AUTH_TIMEOUT), this.#options.authTimeoutMs);
       admin.authTimer.unref();
     }
     return admin;
@@ -122,6 +136,12 @@ export class AdminChannel {
     for (const admin of this.#sockets) admin.socket.close(code, reason);
   }
 
+  /** Drop an admin at once (no close frame), freeing its slot now rather than when TCP gives up. */
+  terminate(admin: AdminSession): void {
+    admin.socket.terminate();
+    this.#forget(admin);
+  }
+
   terminateAll(): void {
     for (const admin of this.#sockets) admin.socket.terminate();
   }
@@ -131,9 +151,25 @@ export class AdminChannel {
   }
 
   #forget(admin: AdminSession): void {
-    clearTimeout(admin.authTimer);
+    this.#settle(admin);
     this.#sockets.delete(admin);
     this.#audience.delete(admin);
+  }
+
+  /** No longer waiting to authenticate, whatever the outcome. Idempotent. */
+  #settle(admin: AdminSession): void {
+    if (admin.authTimer === undefined) return;
+    clearTimeout(admin.authTimer);
+    admin.authTimer = undefined;
+    const left = this.pendingFrom(admin.ip) - 1;
+    if (left > 0) this.#pending.set(admin.ip, left);
+    else this.#pending.delete(admin.ip);
+  }
+
+  #failed(admin: AdminSession, reason: string): void {
+    this.#options.throttle.fail(admin.ip);
+    this.#options.logger.warn({ ip: admin.ip }, 'admin authentication failed');
+    this.#refuse(admin, reason);
   }
 
   #refuse(admin: AdminSession, reason: string): void {
@@ -142,7 +178,7 @@ export class AdminChannel {
   }
 
   #authenticated(admin: AdminSession): void {
-    clearTimeout(admin.authTimer);
+    this.#settle(admin);
     admin.authenticated = true;
     this.#options.throttle.succeed(admin.ip);
     this.#options.logger.info({ ip: admin.ip }, 'admin authenticated');
@@ -152,14 +188,18 @@ export class AdminChannel {
   #onMessage(admin: AdminSession, data: RawData, isBinary: boolean): void {
     const message = isBinary ? undefined : parseObject(data);
     if (!admin.authenticated) {
+      // A socket opened before its address was locked out would otherwise
+      // keep guessing, and get in, through the lockout.
+      if (this.#options.throttle.isLocked(admin.ip)) {
+        this.#refuse(admin, CloseReason.AUTH_LOCKED);
+        return;
+      }
       const token = message?.type === 'auth' && typeof message.token === 'string' ? message.token : undefined;
       if (token !== undefined && tokensEqual(this.#options.token, token)) {
         this.#authenticated(admin);
         return;
       }
-      this.#options.throttle.fail(admin.ip);
-      this.#options.logger.warn({ ip: admin.ip }, 'admin authentication failed');
-      this.#refuse(admin, CloseReason.AUTH_FAILED);
+      this.#failed(admin, CloseReason.AUTH_FAILED);
       return;
     }
     switch (message?.type) {

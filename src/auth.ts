@@ -39,11 +39,16 @@ export class AuthThrottle {
   }
 
   isLocked(ip: string, now = Date.now()): boolean {
+    return this.lockedForMs(ip, now) > 0;
+  }
+
+  /** How long the address stays locked out; 0 when it is not. */
+  lockedForMs(ip: string, now = Date.now()): number {
     const entry = this.#failures.get(ip);
-    if (entry === undefined || entry.lockedUntil === 0) return false;
-    if (entry.lockedUntil > now) return true;
+    if (entry === undefined || entry.lockedUntil === 0) return 0;
+    if (entry.lockedUntil > now) return entry.lockedUntil - now;
     this.#failures.delete(ip);
-    return false;
+    return 0;
   }
 
   /** Record a failure; true when this one triggers the lockout. */

@@ -38,6 +38,8 @@ export const CloseReason = {
   SHUTDOWN: 'server shutting down',
   AUTH_TIMEOUT: 'authentication timeout',
   AUTH_FAILED: 'authentication failed',
+  /** An admin socket's first message arrived while its address was locked out. */
+  AUTH_LOCKED: 'too many failed authentications',
   BAD_MESSAGE: 'invalid message',
   RATE_LIMITED: 'rate limit exceeded',
   SLOW_CONSUMER: 'consumer too slow',
@@ -84,6 +86,12 @@ export const Defaults = {
   maxConnectionsPerIp: 1000,
   maxMessagesPerSecond: 100,
   maxAdmins: 50,
+  /**
+   * Admin sockets from one address still waiting to authenticate. Each
+   * holds a MAX_ADMINS slot for up to the auth timeout, so without a cap
+   * one address could keep every slot taken; a dashboard needs one.
+   */
+  maxPendingAdminsPerIp: 3,
   /** Bytes queued on an admin socket before it is closed with 1013. */
   adminMaxBufferedBytes: 8 * 1024 * 1024,
   /**

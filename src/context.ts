@@ -13,7 +13,13 @@ export interface TrackerContext extends ClientContext {
   options: ResolvedOptions;
   db: Database;
   admins: AdminChannel;
+  /** Failed admin-token attempts per address (every admin path). */
   throttle: AuthThrottle;
+  /**
+   * Failed METRICS_TOKEN attempts, counted apart: a scraper's success must
+   * not clear an address's admin failures, nor its failures lock admins out.
+   */
+  metricsThrottle: AuthThrottle;
   wss: WebSocketServer;
   dashboard: DashboardFiles;
   metrics: TrackerMetrics;

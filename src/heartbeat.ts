@@ -1,8 +1,8 @@
 /**
- * Protocol-level liveness. Every round pings each socket; a client that has
- * not answered the previous round's ping is terminated and forgotten, so a
- * dead peer is gone within two intervals. The work is O(N) per interval,
- * never per event.
+ * Protocol-level liveness. Every round pings each socket; a client or admin
+ * that has not answered the previous round's ping is terminated and
+ * forgotten, so a dead peer (and the MAX_ADMINS slot a dead admin holds) is
+ * gone within two intervals. The work is O(N) per interval, never per event.
  */
 import { closeClientConnection } from './client-connection.js';
 import { CloseReason, RecordedCloseCode } from './constants.js';
@@ -29,5 +29,12 @@ function beat(ctx: TrackerContext): void {
     conn.socket.releaseHandshake();
     conn.socket.ping();
   }
-  for (const admin of ctx.admins.sockets()) admin.socket.ping();
+  for (const admin of ctx.admins.sockets()) {
+    if (!admin.alive) {
+      ctx.admins.terminate(admin);
+      continue;
+    }
+    admin.alive = false;
+    admin.socket.ping();
+  }
 }

@@ -5,11 +5,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sql } from 'kysely';
-import { bearerToken, tokensEqual } from './auth.js';
+import { bearerToken, tokensEqual, type AuthThrottle } from './auth.js';
 import { ActiveUsersLimits, Defaults, Paths } from './constants.js';
 import type { TrackerContext } from './context.js';
 import { serveDashboard } from './dashboard-files.js';
-import { parseTarget, sendError, sendJson, sendJsonText, type RequestTarget } from './http-util.js';
+import { parseTarget, retryAfter, sendError, sendJson, sendJsonText, type RequestTarget } from './http-util.js';
 import { serveHistory, serveHistoryStats, serveMetrics } from './observability-routes.js';
 import { remoteAddress } from './metadata.js';
 import { countActiveUsers, listActiveUsersJson } from './repository.js';
@@ -28,7 +28,8 @@ export function handleRequest(ctx: TrackerContext, req: IncomingMessage, res: Se
   } else if (path === Paths.METRICS) {
     // Open unless METRICS_TOKEN is set; the admin token is not accepted here.
     const token = ctx.options.metricsToken;
-    if (allowMethod(req, res) && (token === undefined || authorized(ctx, req, res, token))) void serveMetrics(ctx, res);
+    const secret = token === undefined ? undefined : { name: 'metrics', token, throttle: ctx.metricsThrottle } as const;
+    if (allowMethod(req, res) && (secret === undefined || authorized(ctx, req, res, secret))) void serveMetrics(ctx, res);
   } else if (path === Paths.HISTORY) {
     if (allowMethod(req, res) && authorized(ctx, req, res)) void serveHistory(ctx, url, res);
   } else if (path === Paths.HISTORY_STATS) {
@@ -50,20 +51,37 @@ function allowMethod(req: IncomingMessage, res: ServerResponse): boolean {
   return false;
 }
 
-/** Bearer check for HTTP, with the same lockout as the admin stream. */
-function authorized(ctx: TrackerContext, req: IncomingMessage, res: ServerResponse, expected = ctx.options.adminToken): boolean {
+/**
+ * A bearer secret with its own failure count. Each secret is throttled
+ * apart: the metrics token is a lesser secret handed to scrapers, and its
+ * success must not reset the admin token's count (nor its failures lock
+ * admins out).
+ */
+interface Secret {
+  name: 'admin' | 'metrics';
+  token: string;
+  throttle: AuthThrottle;
+}
+
+function adminSecret(ctx: TrackerContext): Secret {
+  return { name: 'admin', token: ctx.options.adminToken, throttle: ctx.throttle };
+}
+
+/** Bearer check for HTTP; the admin token has the same lockout as the admin stream. */
+function authorized(ctx: TrackerContext, req: IncomingMessage, res: ServerResponse, secret = adminSecret(ctx)): boolean {
   const ip = remoteAddress(req);
-  if (ctx.throttle.isLocked(ip)) {
-    sendError(res, 429, 'too many failed authentications; try later');
+  const lockedForMs = secret.throttle.lockedForMs(ip);
+  if (lockedForMs > 0) {
+    sendError(res, 429, 'too many failed authentications; try later', retryAfter(lockedForMs));
     return false;
   }
   const token = bearerToken(req);
-  if (token !== undefined && tokensEqual(expected, token)) {
-    ctx.throttle.succeed(ip);
+  if (token !== undefined && tokensEqual(secret.token, token)) {
+    secret.throttle.succeed(ip);
     return true;
   }
-  ctx.throttle.fail(ip);
-  ctx.logger.warn({ ip, path: req.url?.split('?')[0] }, 'admin authentication failed');
+  secret.throttle.fail(ip);
+  ctx.logger.warn({ ip, path: req.url?.split('?')[0] }, `${secret.name} authentication failed`);
   sendError(res, 401, 'missing or invalid bearer token', { 'www-authenticate': 'Bearer' });
   return false;
 }

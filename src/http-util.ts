@@ -21,6 +21,11 @@ export function sendError(res: ServerResponse, status: number, message: string, 
   sendJson(res, status, { error: message }, headers);
 }
 
+/** `Retry-After` for a 429 during a lockout: the whole seconds left, at least 1. */
+export function retryAfter(lockedForMs: number): Record<string, string> {
+  return { 'Retry-After': String(Math.max(1, Math.ceil(lockedForMs / 1000))) };
+}
+
 /**
  * Refuse a WebSocket upgrade with a plain HTTP status, before any
  * WebSocket frame is exchanged, and close the TCP socket.

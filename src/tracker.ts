@@ -114,6 +114,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
     const multiNode = resolved.db === undefined && resolved.databaseUrl !== undefined;
     const live = new LiveSet();
     const throttle = new AuthThrottle(resolved.authFailureLimit, resolved.authCooldownMs);
+    const metricsThrottle = new AuthThrottle(resolved.authFailureLimit, resolved.authCooldownMs);
     const writer = new RecordWriter({
       db,
       live,
@@ -170,6 +171,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       writer,
       admins,
       throttle,
+      metricsThrottle,
       wss,
       logger,
       maxMessagesPerSecond: resolved.maxMessagesPerSecond,

@@ -10,7 +10,7 @@ import { openClientConnection } from './client-connection.js';
 import type { ClosingWebSocket } from './closing-websocket.js';
 import { Defaults, Paths } from './constants.js';
 import type { TrackerContext } from './context.js';
-import { parseTarget, rejectUpgrade, type RequestTarget } from './http-util.js';
+import { parseTarget, rejectUpgrade, retryAfter, type RequestTarget } from './http-util.js';
 import { remoteAddress } from './metadata.js';
 
 /** Returns false when the path is not the tracker's, leaving it to the host app. */
@@ -53,8 +53,9 @@ function admitClient(ctx: TrackerContext, req: IncomingMessage, socket: Duplex, 
 
 function admitAdmin(ctx: TrackerContext, req: IncomingMessage, socket: Duplex, head: Buffer, url: RequestTarget): void {
   const ip = remoteAddress(req);
-  if (ctx.throttle.isLocked(ip)) {
-    rejectUpgrade(socket, 429, 'too many failed authentications; try later', { 'Retry-After': String(Math.ceil(ctx.options.authCooldownMs / 1000)) });
+  const lockedForMs = ctx.throttle.lockedForMs(ip);
+  if (lockedForMs > 0) {
+    rejectUpgrade(socket, 429, 'too many failed authentications; try later', retryAfter(lockedForMs));
     return;
   }
   if (url.searchParams.has('token') || url.searchParams.has('access_token')) {
@@ -72,6 +73,11 @@ function admitAdmin(ctx: TrackerContext, req: IncomingMessage, socket: Duplex, h
   }
   if (ctx.admins.size >= ctx.options.maxAdmins) {
     rejectUpgrade(socket, 503, 'too many admin connections');
+    return;
+  }
+  if (!hasHeader && ctx.admins.pendingFrom(ip) >= Defaults.maxPendingAdminsPerIp) {
+    // A socket without a header holds its slot until it authenticates or times out.
+    rejectUpgrade(socket, 429, 'too many unauthenticated admin sockets from this address');
     return;
   }
   ctx.wss.handleUpgrade(req, socket, head, (ws) => ctx.admins.accept(ws, ip, hasHeader));

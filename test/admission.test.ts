@@ -3,6 +3,7 @@
  * data leaking to client sockets whatever they send, failed attempts
  * logged without the token, and the lockout after repeated failures.
  */
+import { get } from 'node:http';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CloseCode, CloseReason } from '../src/constants.js';
@@ -10,7 +11,7 @@ import { countActiveUsers, getUserBySessionId } from '../src/repository.js';
 import { captureLogs } from './helpers/log-capture.js';
 import { rawUpgrade } from './helpers/raw-ws.js';
 import { startTracker, TOKEN } from './helpers/tracker.js';
-import { connect, connectAdmin, connectClient, upgradeStatus, waitFor } from './helpers/ws-client.js';
+import { connect, connectAdmin, connectClient, upgradeStatus, waitFor, type TestClient } from './helpers/ws-client.js';
 
 const test = suite('admission');
 const GOOD = 'https://good.example';
@@ -19,10 +20,16 @@ function bearer(token: string, localAddress?: string) {
   return { headers: { authorization: `Bearer ${token}` }, ...(localAddress ? { localAddress } : {}) };
 }
 
-async function httpStatus(url: string, token?: string): Promise<{ status: number; retryAfter: string | null }> {
-  const res = await fetch(url, token ? { headers: { authorization: `Bearer ${token}` } } : {});
-  await res.arrayBuffer();
-  return { status: res.status, retryAfter: res.headers.get('retry-after') };
+/** A plain GET, from `localAddress` when given (fetch cannot choose it). */
+function httpStatus(url: string, token?: string, localAddress?: string): Promise<{ status: number; retryAfter: string | null }> {
+  return new Promise((resolve, reject) => {
+    const headers = token ? { authorization: `Bearer ${token}` } : {};
+    const req = get(url, { headers, agent: false, ...(localAddress ? { localAddress } : {}) }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode!, retryAfter: res.headers['retry-after'] ?? null }));
+    });
+    req.on('error', reject);
+  });
 }
 
 test('ALLOWED_ORIGINS: missing or foreign Origin gets 403 and no row; an exact match gets in', async () => {
@@ -169,6 +176,86 @@ test('after 5 failures in a row one address gets 429 for the cooldown; others ar
     // After the cooldown the right token works again.
     await new Promise((r) => setTimeout(r, 1600));
     assert.is(await upgradeStatus(url, bearer(TOKEN)), 101);
+  } finally {
+    await t.close();
+  }
+});
+
+test('an admin socket opened before the lockout gets no guesses and no way in once it begins', async () => {
+  const t = await startTracker({ authCooldownMs: 5000 });
+  try {
+    const url = t.wsUrl('/admin/stream');
+    const early = [connect(url), connect(url)];
+    await Promise.all(early.map((a) => new Promise((r) => a.ws.once('open', r))));
+    for (let i = 0; i < 5; i++) assert.is(await upgradeStatus(url, bearer('wrong-token-wrong-token')), 401);
+    assert.is(await upgradeStatus(url, bearer(TOKEN)), 429);
+    const locked = { code: CloseCode.POLICY_VIOLATION, reason: CloseReason.AUTH_LOCKED };
+    // Whichever comes first: the close, or (the defect) a message.
+    const outcome = (a: TestClient) => Promise.race([a.closed, a.next().then((m) => ({ message: m }))]);
+    early[0]!.send({ type: 'auth', token: TOKEN });
+    assert.equal(await outcome(early[0]!), locked, 'the right token is refused while locked');
+    // A wrong one is not even checked: refused the same way.
+    early[1]!.send({ type: 'auth', token: 'wrong-token-wrong-token' });
+    assert.equal(await outcome(early[1]!), locked);
+    assert.equal(t.tracker.admins, 0);
+  } finally {
+    await t.close();
+  }
+});
+
+test('an admin socket that never authenticates counts as a failed authentication', async () => {
+  const t = await startTracker({ adminAuthTimeoutMs: 150, authFailureLimit: 2, authCooldownMs: 5000 });
+  try {
+    const url = t.wsUrl('/admin/stream');
+    for (let i = 0; i < 2; i++) {
+      const silent = connect(url);
+      assert.equal(await silent.closed, { code: CloseCode.POLICY_VIOLATION, reason: CloseReason.AUTH_TIMEOUT });
+    }
+    assert.is(await upgradeStatus(url, bearer(TOKEN)), 429, 'two timeouts are two failures');
+    assert.is(await upgradeStatus(url, bearer(TOKEN, '127.0.0.2')), 101);
+  } finally {
+    await t.close();
+  }
+});
+
+test('429 for a locked address carries Retry-After, the seconds left of the lock, on the stream and over HTTP', async () => {
+  const t = await startTracker({ authCooldownMs: 4000 });
+  try {
+    for (let i = 0; i < 5; i++) assert.is((await httpStatus(t.httpUrl('/active-users'), 'wrong-token-wrong-token')).status, 401);
+    const http = await httpStatus(t.httpUrl('/history'), TOKEN);
+    assert.is(http.status, 429);
+    assert.is(http.retryAfter, '4', 'HTTP: the whole cooldown is left');
+    await new Promise((r) => setTimeout(r, 1500));
+    const stream = await rawUpgrade(t.port, '/admin/stream', { headers: { Authorization: `Bearer ${TOKEN}` } });
+    stream.destroy();
+    assert.is(stream.status, 429);
+    assert.is(stream.headers['retry-after'], '3', 'stream: what is left, rounded up');
+    assert.is((await httpStatus(t.httpUrl('/active-users'), TOKEN)).retryAfter, '3');
+  } finally {
+    await t.close();
+  }
+});
+
+test('METRICS_TOKEN and the admin token are counted apart: neither clears nor locks the other', async () => {
+  const METRICS_TOKEN = 'metrics-token-0123456789abcdef';
+  const t = await startTracker({ metricsToken: METRICS_TOKEN, authCooldownMs: 5000 });
+  try {
+    // A scraper's success between admin guesses does not reset their count:
+    // four wrong, a scrape, one wrong is five in a row.
+    for (let i = 0; i < 4; i++) assert.is((await httpStatus(t.httpUrl('/active-users'), 'wrong-token-wrong-token')).status, 401);
+    assert.is((await httpStatus(t.httpUrl('/metrics'), METRICS_TOKEN)).status, 200);
+    assert.is((await httpStatus(t.httpUrl('/active-users'), 'wrong-token-wrong-token')).status, 401);
+    assert.is((await httpStatus(t.httpUrl('/active-users'), TOKEN)).status, 429, 'admin lockout after five admin failures');
+    assert.is(await upgradeStatus(t.wsUrl('/admin/stream'), bearer(TOKEN)), 429);
+    // The metrics token has its own count: the scraper is not locked out by the admin guesses.
+    assert.is((await httpStatus(t.httpUrl('/metrics'), METRICS_TOKEN)).status, 200);
+
+    // Conversely, a scraper with a wrong token locks /metrics for its address, not the admins.
+    const scraper = '127.0.0.2';
+    for (let i = 0; i < 5; i++) assert.is((await httpStatus(t.httpUrl('/metrics'), 'wrong-metrics-token-xxxx', scraper)).status, 401);
+    assert.is((await httpStatus(t.httpUrl('/metrics'), METRICS_TOKEN, scraper)).status, 429);
+    assert.is((await httpStatus(t.httpUrl('/active-users'), TOKEN, scraper)).status, 200);
+    assert.is(await upgradeStatus(t.wsUrl('/admin/stream'), bearer(TOKEN, scraper)), 101);
   } finally {
     await t.close();
   }

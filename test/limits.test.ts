@@ -1,7 +1,8 @@
 /**
  * The four admission and rate limits: MAX_CONNECTIONS (503),
  * MAX_CONNECTIONS_PER_IP (429), MAX_MESSAGES_PER_SECOND (close 1008) and
- * MAX_ADMINS (503). A refused client never gets a row.
+ * MAX_ADMINS (503), and the fixed cap on admin sockets per address waiting
+ * to authenticate (429). A refused client never gets a row.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +12,7 @@ import { CloseCode, CloseReason, Defaults } from '../src/constants.js';
 import { OPTIONS } from '../src/config.js';
 import { countActiveUsers, getUserBySessionId } from '../src/repository.js';
 import { startTracker, TOKEN } from './helpers/tracker.js';
-import { connect, connectAdmin, connectClient, upgradeStatus, waitFor } from './helpers/ws-client.js';
+import { connect, connectAdmin, connectClient, upgradeStatus, waitFor, type TestClient } from './helpers/ws-client.js';
 
 const test = suite('limits');
 
@@ -86,6 +87,34 @@ test('MAX_ADMINS: beyond it 503; unauthenticated sockets count too', async () =>
     await client.close();
     await first.close();
   } finally {
+    await t.close();
+  }
+});
+
+test('unauthenticated admin sockets: a few per address, beyond that 429; a bearer admin from elsewhere still gets in', async () => {
+  const t = await startTracker({ maxAdmins: Defaults.maxPendingAdminsPerIp + 4 });
+  const opened: TestClient[] = [];
+  const open = async (localAddress: string, options: { headers?: Record<string, string> } = {}) => {
+    const socket = connect(t.wsUrl('/admin/stream'), { localAddress, ...options });
+    opened.push(socket);
+    await new Promise((r) => socket.ws.once('open', r));
+    return socket;
+  };
+  try {
+    const pending: TestClient[] = [];
+    for (let i = 0; i < Defaults.maxPendingAdminsPerIp; i++) pending.push(await open('127.0.0.1'));
+    assert.is(await upgradeStatus(t.wsUrl('/admin/stream')), 429, 'one address cannot take every admin slot');
+    const admin = await open('127.0.0.2', { headers: { authorization: `Bearer ${TOKEN}` } });
+    await admin.next((m) => m.type === 'snapshot');
+    // Authenticating, or leaving, gives the address its room back.
+    pending[0]!.send({ type: 'auth', token: TOKEN });
+    await pending[0]!.next((m) => m.type === 'snapshot');
+    await open('127.0.0.1');
+    assert.is(await upgradeStatus(t.wsUrl('/admin/stream')), 429);
+    await pending[1]!.close();
+    await waitFor(async () => (await upgradeStatus(t.wsUrl('/admin/stream'))) === 101, 5000, 'room after a close');
+  } finally {
+    await Promise.all(opened.map((s) => s.close()));
     await t.close();
   }
 });
