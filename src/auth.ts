@@ -1,6 +1,7 @@
 /** Admin token checks. Tokens are compared in constant time and never logged. */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { MIN_TOKEN_LENGTH } from './constants.js';
 
 /** Hash both sides first so that the comparison also hides the length. */
 export function tokensEqual(expected: string, given: string): boolean {
@@ -15,6 +16,18 @@ export function bearerToken(req: IncomingMessage): string | undefined {
   if (header === undefined) return undefined;
   const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
   return match ? match[1] : undefined;
+}
+
+/**
+ * Why `token` cannot serve as an admin or metrics token, or undefined when
+ * it can. It travels in an `Authorization: Bearer` header, which ends at
+ * whitespace and carries no text beyond Latin-1: a token with a space or a
+ * non-ASCII character would be refused on every HTTP request.
+ */
+export function tokenProblem(token: string): string | undefined {
+  if (token.length < MIN_TOKEN_LENGTH) return `must be at least ${MIN_TOKEN_LENGTH} characters`;
+  if (!/^[\x21-\x7e]+$/.test(token)) return 'must be printable ASCII with no spaces';
+  return undefined;
 }
 
 export function generateToken(): string {

@@ -3,7 +3,8 @@
  * flags (`PORT` ↔ `--port`), validated once, and frozen. A bad value throws
  * a ConfigError naming the setting; the CLI turns it into exit code 2.
  */
-import { Defaults, LogLevels, MIN_TOKEN_LENGTH, MultiNode, NodeDefaults, SchemaMode, type LogLevel } from './constants.js';
+import { tokenProblem } from './auth.js';
+import { Defaults, LogLevels, MultiNode, NodeDefaults, SchemaMode, type LogLevel } from './constants.js';
 
 export interface ServerConfig {
   port: number;
@@ -57,7 +58,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'port', env: 'PORT', kind: 'port', help: `TCP port to listen on, 0 for any (default ${Defaults.port})` },
   { key: 'host', env: 'HOST', kind: 'string', help: `address to bind (default ${Defaults.host})` },
   { key: 'databasePath', env: 'DATABASE_PATH', kind: 'string', help: `SQLite file; its folder is created (default ${Defaults.databasePath})` },
-  { key: 'adminToken', env: 'ADMIN_TOKEN', kind: 'secret', help: 'admin bearer token, at least 16 characters; generated and printed once when unset' },
+  { key: 'adminToken', env: 'ADMIN_TOKEN', kind: 'secret', help: 'admin bearer token, at least 16 printable ASCII characters, no spaces; generated and printed once when unset' },
   { key: 'touchFlushMs', env: 'TOUCH_FLUSH_MS', kind: 'int', min: 10, max: 60_000, help: `how often gathered activity is written (default ${Defaults.touchFlushMs})` },
   { key: 'heartbeatMs', env: 'HEARTBEAT_MS', kind: 'int', min: 100, max: 3_600_000, help: `protocol ping interval; silent peers go within twice this (default ${Defaults.heartbeatMs})` },
   { key: 'maxPayload', env: 'MAX_PAYLOAD', kind: 'int', min: 64, max: 16 * 1024 * 1024, help: `largest accepted message in bytes, above it close 1009 (default ${Defaults.maxPayload})` },
@@ -80,7 +81,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'logPretty', env: 'LOG_PRETTY', kind: 'bool', help: 'human-readable log lines instead of JSON: 1 or 0 (default 0)' },
   { key: 'logQueries', env: 'DB_LOG_QUERIES', kind: 'bool', help: 'log every database query with its duration (SQL text only, never values): 1 or 0 (default 0)' },
   { key: 'slowQueryMs', env: 'SLOW_QUERY_MS', kind: 'int', min: 0, max: 3_600_000, help: 'log queries at least this slow at warn, 0 for off (default 0)' },
-  { key: 'metricsToken', env: 'METRICS_TOKEN', kind: 'secret', help: 'bearer token required by GET /metrics, at least 16 characters (default: /metrics is open)' },
+  { key: 'metricsToken', env: 'METRICS_TOKEN', kind: 'secret', help: 'bearer token required by GET /metrics, at least 16 printable ASCII characters, no spaces (default: /metrics is open)' },
   { key: 'historyRetentionDays', env: 'HISTORY_RETENTION_DAYS', kind: 'int', min: 1, max: 36_500, help: `days ended sessions are kept in connection_history (default ${Defaults.historyRetentionDays})` },
 ];
 
@@ -174,8 +175,9 @@ function parseValue(spec: OptionSpec, value: string, source: string): unknown {
       return items;
     }
     case 'secret':
-      if (value.length < MIN_TOKEN_LENGTH) {
-        throw new ConfigError(`${source} must be at least ${MIN_TOKEN_LENGTH} characters`);
+      {
+        const problem = tokenProblem(value);
+        if (problem !== undefined) throw new ConfigError(`${source} ${problem}`);
       }
       return value;
     case 'string':

@@ -5,7 +5,8 @@
  */
 import type { Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { Defaults, MIN_TOKEN_LENGTH, MultiNode, NodeDefaults, SchemaMode } from './constants.js';
+import { tokenProblem } from './auth.js';
+import { Defaults, MultiNode, NodeDefaults, SchemaMode } from './constants.js';
 import type { Database } from './database.js';
 import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
@@ -133,14 +134,12 @@ export function resolveOptions(options: TrackerOptions): ResolvedOptions {
     throw new TypeError('createTracker: `databasePath` must be a string');
   }
   if (typeof resolved.adminToken !== 'string') throw new TypeError('createTracker: `adminToken` must be a string');
-  if (resolved.adminToken.length < MIN_TOKEN_LENGTH) {
-    throw new RangeError(`createTracker: \`adminToken\` must be at least ${MIN_TOKEN_LENGTH} characters`);
-  }
+  const adminTokenProblem = tokenProblem(resolved.adminToken);
+  if (adminTokenProblem !== undefined) throw new RangeError(`createTracker: \`adminToken\` ${adminTokenProblem}`);
   if (resolved.metricsToken !== undefined) {
     if (typeof resolved.metricsToken !== 'string') throw new TypeError('createTracker: `metricsToken` must be a string');
-    if (resolved.metricsToken.length < MIN_TOKEN_LENGTH) {
-      throw new RangeError(`createTracker: \`metricsToken\` must be at least ${MIN_TOKEN_LENGTH} characters`);
-    }
+    const metricsTokenProblem = tokenProblem(resolved.metricsToken);
+    if (metricsTokenProblem !== undefined) throw new RangeError(`createTracker: \`metricsToken\` ${metricsTokenProblem}`);
   }
   if (typeof resolved.logQueries !== 'boolean') throw new TypeError('createTracker: `logQueries` must be a boolean');
   if (!SchemaMode.includes(resolved.schemaMode)) {

@@ -35,6 +35,9 @@ config('bad values, unknown flags and tokens on the command line are refused', (
     [{}, ['--max-payload', '-5'], /--max-payload must be a whole number/],
     [{ SCHEMA_MODE: 'yolo' }, [], /SCHEMA_MODE must be one of migrate, verify/],
     [{ ADMIN_TOKEN: 'short' }, [], /ADMIN_TOKEN must be at least 16/],
+    // It travels in an Authorization header, which ends at whitespace.
+    [{ ADMIN_TOKEN: 'correct horse battery staple' }, [], /ADMIN_TOKEN must be printable ASCII with no spaces/],
+    [{ METRICS_TOKEN: 'mötley-crüe-scraper-token' }, [], /METRICS_TOKEN must be printable ASCII with no spaces/],
     [{}, ['--admin-token', 'x'.repeat(20)], /not accepted on the command line/],
     [{}, ['--nope', '1'], /unknown option "--nope"/],
     [{}, ['--port'], /--port needs a value/],

@@ -236,6 +236,7 @@ library('two trackers live in one process with separate state', async () => {
 library('options are validated once, at construction', () => {
   const server = createServer();
   assert.throws(() => createTracker({ server, databasePath: ':memory:', adminToken: 'short' }), RangeError);
+  assert.throws(() => createTracker({ server, databasePath: ':memory:', adminToken: 'correct horse battery staple' }), /printable ASCII with no spaces/);
   assert.throws(() => createTracker({ server, adminToken: TOKEN } as any), TypeError);
   assert.throws(() => createTracker({ server, databasePath: ':memory:', adminToken: TOKEN, heartbeatMs: 1.5 }), TypeError);
   assert.throws(() => createTracker({ server, databasePath: ':memory:', adminToken: TOKEN, touchFlushMs: 0 }), RangeError);
