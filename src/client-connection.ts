@@ -152,6 +152,9 @@ export function closeClientConnection(ctx: ClientContext, conn: LiveConnection, 
 }
 
 function onMessage(ctx: ClientContext, conn: LiveConnection, data: RawData, isBinary: boolean): void {
+  // ws still delivers frames that arrive after the server has closed the
+  // socket (a kick, a rate limit, shutdown); the connection is over by then.
+  if (conn.socket.readyState !== conn.socket.OPEN) return;
   const now = Date.now();
   if (!takeToken(conn, ctx.maxMessagesPerSecond, now)) {
     conn.socket.close(CloseCode.POLICY_VIOLATION, CloseReason.RATE_LIMITED);

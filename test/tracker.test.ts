@@ -104,6 +104,25 @@ lifecycle('close deletes the row and drops the pending touch', async () => {
   }
 });
 
+lifecycle('a message that arrives after the server closed the socket is not activity', async () => {
+  const t = await startTracker({ touchFlushMs: 50 });
+  try {
+    const client = await connectClient(t.wsUrl('/ws'));
+    const events: string[] = [];
+    t.tracker.on('disconnected', (sessionId) => sessionId === client.sessionId && events.push('disconnected'));
+    t.tracker.on('activity', (touches) => touches.some((x) => x.sessionId === client.sessionId) && events.push('activity'));
+    assert.ok(t.tracker.kick(client.sessionId));
+    // Sent before the client has read the close frame: the server gets it while closing.
+    client.ws.send(JSON.stringify({ type: 'ping' }));
+    await client.closed;
+    await waitFor(() => events.includes('disconnected'), 3000, 'disconnected event');
+    await new Promise((r) => setTimeout(r, 200)); // four touch flushes
+    assert.equal(events, ['disconnected']);
+  } finally {
+    await t.close();
+  }
+});
+
 lifecycle('a message over MAX_PAYLOAD closes with 1009 and removes the row', async () => {
   const t = await startTracker({ maxPayload: 1024 });
   try {
