@@ -194,9 +194,13 @@ function isPing(data: RawData): boolean {
   }
 }
 
-/** Token bucket: refills at `rate` per second up to one second's worth. */
+/**
+ * Token bucket: refills at `rate` per second up to one second's worth.
+ * `now` is the wall clock (it also stamps activity); when it steps back
+ * (NTP) nothing refills, rather than a negative refill closing the client.
+ */
 function takeToken(conn: LiveConnection, rate: number, now: number): boolean {
-  const refill = ((now - conn.tokensAt) * rate) / 1000;
+  const refill = (Math.max(0, now - conn.tokensAt) * rate) / 1000;
   conn.tokens = Math.min(rate, conn.tokens + refill);
   conn.tokensAt = now;
   if (conn.tokens < 1) return false;

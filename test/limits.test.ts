@@ -72,6 +72,28 @@ test('MAX_MESSAGES_PER_SECOND: a flood closes that client with 1008 and removes 
   }
 });
 
+test('MAX_MESSAGES_PER_SECOND: the wall clock stepping back (NTP) does not close a calm client', async () => {
+  const t = await startTracker({ maxMessagesPerSecond: 5 });
+  const realNow = Date.now;
+  try {
+    const client = await connectClient(t.wsUrl('/ws'));
+    client.send({ type: 'ping' });
+    await client.next((m) => m.type === 'pong');
+    // Two seconds back: the bucket used to refill by a negative amount and run dry.
+    Date.now = () => realNow() - 2000;
+    client.send({ type: 'ping' });
+    const pongs = () => client.inbox.filter((m) => m.type === 'pong').length;
+    await waitFor(() => pongs() === 2 || client.ws.readyState !== client.ws.OPEN, 3000, 'a pong or a close');
+    assert.is(client.ws.readyState, client.ws.OPEN);
+    assert.is(pongs(), 2);
+    Date.now = realNow;
+    await client.close();
+  } finally {
+    Date.now = realNow;
+    await t.close();
+  }
+});
+
 test('MAX_ADMINS: beyond it 503; unauthenticated sockets count too', async () => {
   const t = await startTracker({ maxAdmins: 2 });
   try {
