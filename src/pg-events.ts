@@ -214,6 +214,10 @@ export class PgListener {
       const payload = message.payload;
       this.#queue.run(() => this.#deliver(payload)).catch((error) => {
         this.#options.logger.error({ err: error }, 'event notification could not be delivered');
+        // A change that could not be applied (its rows could not be fetched)
+        // leaves the owner's view behind the table. Dropping the connection
+        // runs the reconnect path, whose reload from the table covers it.
+        if (this.#client === client) client.emit('error', error);
       });
     });
     this.#client = client;

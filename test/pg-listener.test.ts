@@ -59,4 +59,42 @@ listener('a silent (half-open) connection is detected by the probe; the listener
   }
 });
 
+listener('a change whose rows cannot be fetched makes the listener reconnect, so its owner reloads', async () => {
+  const options = { url: postgres.server.url, poolSize: 2, connectTimeoutMs: 2000, idleTimeoutMs: 10_000, statementTimeoutMs: 0 };
+  const writer = openPostgres(options);
+  const received: RemoteChange[] = [];
+  const listening: boolean[] = [];
+  const lost: string[] = [];
+  let fetches = 0;
+  const l = new PgListener({
+    config: clientConfig(options),
+    logger: silentLogger(),
+    probeMs: 5000,
+    fetchUsers: async () => {
+      fetches++;
+      throw new Error('pool: timeout exceeded when trying to connect');
+    },
+    onChange: (change) => received.push(change),
+    onListening: (reconnected) => listening.push(reconnected),
+    onLost: (reason) => lost.push(reason),
+    onKick: () => {},
+    onBarrier: () => {},
+  });
+  try {
+    await l.start();
+    // Escaped characters make the user too large to travel inline: it goes by reference.
+    const now = new Date().toISOString();
+    const big = { id: crypto.randomUUID(), sessionId: 'big', connectedAt: now, lastActiveAt: now, metadata: { remoteAddress: '1', userAgent: 'x', origin: '', path: '/ws', query: { q: '\u0001'.repeat(1900) } } };
+    await writer.transaction().execute((trx) => publishChange(trx, { connected: [big], activity: [], disconnected: ['left'] }, 'w'));
+    await waitFor(() => listening.length === 2, 5000, 'the listener to reconnect');
+    assert.is(fetches, 1);
+    assert.equal(received, [], 'no partial change was applied');
+    assert.match(lost[0]!, /timeout exceeded/);
+    assert.equal(listening, [false, true], 'reported as a reconnect, which reloads the owner\'s view');
+  } finally {
+    await l.stop();
+    await writer.destroy();
+  }
+});
+
 listener.run();
