@@ -90,6 +90,14 @@ export class RecordWriter {
    * are queued as in healthy mode and written right after it commits.
    */
   #afterResyncRead = false;
+  /**
+   * Sessions whose connect or disconnect was in a write that failed but
+   * may have committed (the connection dropped after COMMIT, before its
+   * answer). The reconcile after it cannot tell such a change from one
+   * already announced, since the table already agrees with the live set;
+   * it announces these, and only these, once more.
+   */
+  readonly #unconfirmed = { connected: new Set<string>(), disconnected: new Set<string>() };
   #closed = false;
 
   constructor(options: RecordWriterOptions) {
@@ -228,12 +236,19 @@ export class RecordWriter {
     } catch (error) {
       for (const record of ended) this.#ended.add(record);
       for (const conn of touched) this.touch(conn);
+      this.#noteUnconfirmed(batch);
       this.#enterDegraded(error);
       if (users.length > 0) this.#options.onUnrecorded(users.map((u) => u.sessionId));
       return;
     }
     if (activity.length > 0) this.#options.metrics?.observeTouchFlush((performance.now() - startedAt) / 1000);
     this.#options.onCommitted({ connected: users, activity, disconnected });
+  }
+
+  /** A failed write of `batch` may still have committed: see #unconfirmed. */
+  #noteUnconfirmed(batch: WriteBatch): void {
+    for (const user of batch.connected) this.#unconfirmed.connected.add(user.sessionId);
+    for (const sessionId of batch.disconnected) this.#unconfirmed.disconnected.add(sessionId);
   }
 
   #takeTouches(): LiveConnection[] {
@@ -294,21 +309,35 @@ export class RecordWriter {
     // after this resync, so none is written twice or announced twice.
     const snapshot = [...live.values()];
     this.#afterResyncRead = true;
+    const unconfirmed = this.#unconfirmed;
+    let written: WriteBatch | undefined;
     let change: CommittedChange;
     try {
       change = await withTransaction(db, async (trx) => {
         const stored = new Set(await store!.listOwnSessionIds(trx));
+        // Left since a write that may have committed: announced if their row is gone.
+        const gone = [...unconfirmed.disconnected].filter((id) => !stored.has(id) && !live.has(id));
         const connected: User[] = [];
+        const confirmed: User[] = [];
         for (const conn of snapshot) {
-          if (!stored.delete(conn.user.sessionId)) connected.push(snapshotUser(conn));
+          const id = conn.user.sessionId;
+          if (!stored.delete(id)) connected.push(snapshotUser(conn));
+          else if (unconfirmed.connected.has(id)) confirmed.push(snapshotUser(conn));
         }
         // Whatever is left in `stored` had no live connection at the snapshot.
         const disconnected = [...stored];
         const activity = touched.filter((c) => live.has(c.user.sessionId)).map(toTouch);
-        await store!.writeBatch(trx, { connected, activity, disconnected, ended });
-        return { connected, activity, disconnected };
+        written = { connected, activity, disconnected, ended };
+        await store!.writeBatch(trx, written);
+        return {
+          connected: confirmed.length === 0 ? connected : connected.concat(confirmed),
+          activity,
+          // A row whose connect was never announced leaves unannounced too.
+          disconnected: disconnected.concat(gone).filter((id) => !unconfirmed.connected.has(id)),
+        };
       });
     } catch (error) {
+      if (written !== undefined) this.#noteUnconfirmed(written);
       this.#afterResyncRead = false;
       // Queued while it ran: the next resync rebuilds them from the live set.
       this.#dropPending();
@@ -323,6 +352,8 @@ export class RecordWriter {
       return;
     }
     this.#afterResyncRead = false;
+    unconfirmed.connected.clear();
+    unconfirmed.disconnected.clear();
     if (this.#degradedReason === undefined) {
       // A forced resync of a healthy writer: there is no recovery to report.
       this.#options.onCommitted(change);

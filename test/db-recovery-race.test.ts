@@ -15,7 +15,7 @@ import { LiveSet, type LiveConnection } from '../src/live-set.js';
 import { silentLogger } from '../src/logger.js';
 import { prepareSchema } from '../src/migrations.js';
 import { RecordWriter, type RecordWriterOptions, type RowStore } from '../src/record-writer.js';
-import { listSessionIds } from '../src/repository.js';
+import { listSessionIds, withTransaction } from '../src/repository.js';
 import { liveConnection } from './helpers/live-connection.js';
 import { tempDir } from './helpers/tracker.js';
 import { waitFor } from './helpers/ws-client.js';
@@ -150,6 +150,74 @@ test('a forced resync of a healthy writer writes and announces each change once'
     assert.equal(await listSessionIds(db), [late.user.sessionId]);
     assert.equal(announced.filter((a) => a === `-${early.user.sessionId}`).length, 1, 'one disconnected');
     assert.equal(announced.filter((a) => a === `+${late.user.sessionId}`).length, 1, 'one connected');
+  } finally {
+    await writer.close();
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a write that committed but reported a failure: the reconcile announces its changes once', async () => {
+  const dir = tempDir();
+  const db = openSqlite({ path: join(dir, 'roster.db') });
+  // One self-committing statement, as on PostgreSQL; the answer is lost
+  // after the commit, as when the connection drops at that moment.
+  let loseAnswers = 0;
+  const store: RowStore = {
+    singleStatement: true,
+    listOwnSessionIds: (d) => listSessionIds(d),
+    async writeBatch(d, batch) {
+      // Alone it is its own transaction; the reconcile calls it inside one.
+      if (d === db) await withTransaction(d, (trx) => writeBatchInStatements(trx, batch));
+      else await writeBatchInStatements(d, batch);
+      if (loseAnswers > 0) {
+        loseAnswers--;
+        throw Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' });
+      }
+    },
+  };
+  const live = new LiveSet();
+  const announced: string[] = [];
+  const writer = newWriter(db, live, store, {
+    onCommitted: (change) => {
+      for (const u of change.connected) announced.push(`+${u.sessionId}`);
+      for (const id of change.disconnected) announced.push(`-${id}`);
+    },
+  });
+  const open = (conn: LiveConnection) => {
+    live.add(conn);
+    writer.insert(conn);
+  };
+  const close = (conn: LiveConnection) => {
+    live.delete(conn.user.sessionId);
+    writer.remove(conn);
+  };
+  try {
+    await prepareSchema(db, 'migrate');
+    writer.start();
+    const [stays, leaves] = [liveConnection(), liveConnection()];
+    open(stays);
+    open(leaves);
+    await writer.flush();
+    announced.length = 0;
+
+    // One batch: a connect that stays, a connect that leaves before the
+    // reconcile, and a disconnect; all three commit, the answer is lost.
+    loseAnswers = 1;
+    const [arrives, passes] = [liveConnection(), liveConnection()];
+    open(arrives);
+    open(passes);
+    close(leaves);
+    await writer.flush();
+    assert.ok(writer.degradedReason !== undefined, 'the failure was reported');
+    close(passes);
+
+    await waitFor(() => writer.degradedReason === undefined, 5000, 'recovery');
+    const id = (c: LiveConnection) => c.user.sessionId;
+    assert.equal((await listSessionIds(db)).sort(), [id(stays), id(arrives)].sort());
+    // arrives: announced once, now. leaves: its delete committed, announced now.
+    // passes: never announced as connected, so not as gone either.
+    assert.equal(announced.sort(), [`+${id(arrives)}`, `-${id(leaves)}`].sort());
   } finally {
     await writer.close();
     await db.destroy();
