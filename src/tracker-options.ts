@@ -130,8 +130,9 @@ export function resolveOptions(options: TrackerOptions): ResolvedOptions {
   if (typeof resolved.nodeId !== 'string' || !MultiNode.nodeIdPattern.test(resolved.nodeId)) {
     throw new RangeError('createTracker: `nodeId` must be 1-64 letters, digits, dots, dashes or underscores');
   }
-  if (resolved.databasePath !== undefined && typeof resolved.databasePath !== 'string') {
-    throw new TypeError('createTracker: `databasePath` must be a string');
+  if (resolved.databasePath !== undefined) {
+    if (typeof resolved.databasePath !== 'string') throw new TypeError('createTracker: `databasePath` must be a string');
+    if (resolved.databasePath === '') throw new RangeError('createTracker: `databasePath` is empty (use \':memory:\' for a database in memory)');
   }
   if (typeof resolved.adminToken !== 'string') throw new TypeError('createTracker: `adminToken` must be a string');
   const adminTokenProblem = tokenProblem(resolved.adminToken);
@@ -157,8 +158,21 @@ export function resolveOptions(options: TrackerOptions): ResolvedOptions {
   if (origins !== undefined && (!Array.isArray(origins) || origins.some((o) => typeof o !== 'string'))) {
     throw new TypeError('createTracker: `allowedOrigins` must be an array of strings');
   }
+  // An empty list would refuse every client; leaving it out allows any origin.
+  if (origins !== undefined && origins.length === 0) {
+    throw new RangeError('createTracker: `allowedOrigins` is empty; leave it out to allow any origin');
+  }
+  if (!isLogger(resolved.logger)) {
+    throw new TypeError('createTracker: `logger` must be pino-compatible (trace, debug, info, warn, error, fatal and child functions)');
+  }
   resolved.allowedOrigins = origins === undefined ? undefined : new Set(origins);
   return resolved as ResolvedOptions;
+}
+
+const LOGGER_METHODS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'child'] as const;
+
+function isLogger(value: unknown): value is Logger {
+  return typeof value === 'object' && value !== null && LOGGER_METHODS.every((m) => typeof (value as Record<string, unknown>)[m] === 'function');
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
