@@ -38,6 +38,32 @@ function newWriter(db: Database, live: LiveSet, store: RowStore, hooks: Partial<
   });
 }
 
+/** What a writer announces, as `+sessionId` and `-sessionId` in order. */
+function announcements(): { announced: string[]; onCommitted: RecordWriterOptions['onCommitted'] } {
+  const announced: string[] = [];
+  return {
+    announced,
+    onCommitted(change) {
+      for (const u of change.connected) announced.push(`+${u.sessionId}`);
+      for (const id of change.disconnected) announced.push(`-${id}`);
+    },
+  };
+}
+
+/** Open and close connections as the tracker does: the live set first, then the writer. */
+function lifecycle(live: LiveSet, writer: RecordWriter): { open(conn: LiveConnection): void; close(conn: LiveConnection): void } {
+  return {
+    open(conn) {
+      live.add(conn);
+      writer.insert(conn);
+    },
+    close(conn) {
+      live.delete(conn.user.sessionId);
+      writer.remove(conn);
+    },
+  };
+}
+
 test('connects and disconnects during the resynchronising transaction are not lost', async () => {
   const dir = tempDir();
   const db = openSqlite({ path: join(dir, 'roster.db') });
@@ -59,14 +85,7 @@ test('connects and disconnects during the resynchronising transaction are not lo
   const live = new LiveSet();
   let recovered = 0;
   const writer = newWriter(db, live, store, { onRecovered: () => recovered++ });
-  const open = (conn: LiveConnection) => {
-    live.add(conn);
-    writer.insert(conn);
-  };
-  const close = (conn: LiveConnection) => {
-    live.delete(conn.user.sessionId);
-    writer.remove(conn);
-  };
+  const { open, close } = lifecycle(live, writer);
   try {
     await prepareSchema(db, 'migrate');
     writer.start();
@@ -119,17 +138,9 @@ test('a forced resync of a healthy writer writes and announces each change once'
     writeBatch: (d, batch) => writeBatchInStatements(d, batch),
   };
   const live = new LiveSet();
-  const announced: string[] = [];
-  const writer = newWriter(db, live, store, {
-    onCommitted: (change) => {
-      for (const u of change.connected) announced.push(`+${u.sessionId}`);
-      for (const id of change.disconnected) announced.push(`-${id}`);
-    },
-  });
-  const open = (conn: LiveConnection) => {
-    live.add(conn);
-    writer.insert(conn);
-  };
+  const { announced, onCommitted } = announcements();
+  const writer = newWriter(db, live, store, { onCommitted });
+  const { open } = lifecycle(live, writer);
   try {
     await prepareSchema(db, 'migrate');
     writer.start();
@@ -177,21 +188,9 @@ test('a write that committed but reported a failure: the reconcile announces its
     },
   };
   const live = new LiveSet();
-  const announced: string[] = [];
-  const writer = newWriter(db, live, store, {
-    onCommitted: (change) => {
-      for (const u of change.connected) announced.push(`+${u.sessionId}`);
-      for (const id of change.disconnected) announced.push(`-${id}`);
-    },
-  });
-  const open = (conn: LiveConnection) => {
-    live.add(conn);
-    writer.insert(conn);
-  };
-  const close = (conn: LiveConnection) => {
-    live.delete(conn.user.sessionId);
-    writer.remove(conn);
-  };
+  const { announced, onCommitted } = announcements();
+  const writer = newWriter(db, live, store, { onCommitted });
+  const { open, close } = lifecycle(live, writer);
   try {
     await prepareSchema(db, 'migrate');
     writer.start();

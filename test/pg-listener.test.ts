@@ -6,7 +6,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { silentLogger } from '../src/logger.js';
-import { PgListener, type RemoteChange } from '../src/pg-events.js';
+import { PgListener, type PgListenerOptions, type RemoteChange } from '../src/pg-events.js';
 import { clientConfig, openPostgres } from '../src/postgres.js';
 import { postgresForSuite } from './helpers/postgres.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
@@ -17,24 +17,30 @@ const listener = suite('PgListener');
 
 const postgres = postgresForSuite(listener, 'listener');
 
-listener('a silent (half-open) connection is detected by the probe; the listener reconnects', async () => {
-  const proxy = await startTcpProxy(postgres.server.port);
-  const url = `postgres://postgres@127.0.0.1:${proxy.port}/postgres`;
-  const writer = openPostgres({ url: postgres.server.url, poolSize: 2, connectTimeoutMs: 2000, idleTimeoutMs: 10_000, statementTimeoutMs: 0 });
+/** A listener on `url` that records what it reports; `fetchUsers` as given. */
+function recordingListener(url: string, probeMs: number, fetchUsers: PgListenerOptions['fetchUsers']) {
   const received: RemoteChange[] = [];
   const listening: boolean[] = [];
   const lost: string[] = [];
   const l = new PgListener({
     config: clientConfig({ url, poolSize: 1, connectTimeoutMs: 2000, idleTimeoutMs: 10_000, statementTimeoutMs: 0 }),
     logger: silentLogger(),
-    probeMs: 300,
-    fetchUsers: async () => [],
+    probeMs,
+    fetchUsers,
     onChange: (change) => received.push(change),
     onListening: (reconnected) => listening.push(reconnected),
     onLost: (reason) => lost.push(reason),
     onKick: () => {},
     onBarrier: () => {},
   });
+  return { l, received, listening, lost };
+}
+
+listener('a silent (half-open) connection is detected by the probe; the listener reconnects', async () => {
+  const proxy = await startTcpProxy(postgres.server.port);
+  const url = `postgres://postgres@127.0.0.1:${proxy.port}/postgres`;
+  const writer = openPostgres({ url: postgres.server.url, poolSize: 2, connectTimeoutMs: 2000, idleTimeoutMs: 10_000, statementTimeoutMs: 0 });
+  const { l, received, listening, lost } = recordingListener(url, 300, async () => []);
   try {
     await l.start();
     assert.equal(listening, [false]);
@@ -60,25 +66,11 @@ listener('a silent (half-open) connection is detected by the probe; the listener
 });
 
 listener('a change whose rows cannot be fetched makes the listener reconnect, so its owner reloads', async () => {
-  const options = { url: postgres.server.url, poolSize: 2, connectTimeoutMs: 2000, idleTimeoutMs: 10_000, statementTimeoutMs: 0 };
-  const writer = openPostgres(options);
-  const received: RemoteChange[] = [];
-  const listening: boolean[] = [];
-  const lost: string[] = [];
+  const writer = openPostgres({ url: postgres.server.url, poolSize: 2, connectTimeoutMs: 2000, idleTimeoutMs: 10_000, statementTimeoutMs: 0 });
   let fetches = 0;
-  const l = new PgListener({
-    config: clientConfig(options),
-    logger: silentLogger(),
-    probeMs: 5000,
-    fetchUsers: async () => {
-      fetches++;
-      throw new Error('pool: timeout exceeded when trying to connect');
-    },
-    onChange: (change) => received.push(change),
-    onListening: (reconnected) => listening.push(reconnected),
-    onLost: (reason) => lost.push(reason),
-    onKick: () => {},
-    onBarrier: () => {},
+  const { l, received, listening, lost } = recordingListener(postgres.server.url, 5000, async () => {
+    fetches++;
+    throw new Error('pool: timeout exceeded when trying to connect');
   });
   try {
     await l.start();
