@@ -26,6 +26,7 @@ import { HistoryLimits, RetryBackoff, WriteBatching } from './constants.js';
 import { PendingSessions, toSessionRecord, UNKNOWN_END, type ConnectionEnd } from './connection-end.js';
 import { isoTime } from './iso-time.js';
 import { SerialQueue } from './serial-queue.js';
+import { currentUser, planReconcile } from './reconcile-plan.js';
 import { listSessionIds, withTransaction } from './repository.js';
 import type { Touch, User } from './types.js';
 
@@ -91,11 +92,10 @@ export class RecordWriter {
    */
   #afterResyncRead = false;
   /**
-   * Sessions whose connect or disconnect was in a write that failed but
-   * may have committed (the connection dropped after COMMIT, before its
-   * answer). The reconcile after it cannot tell such a change from one
-   * already announced, since the table already agrees with the live set;
-   * it announces these, and only these, once more.
+   * Sessions whose change was in a write that failed but may have
+   * committed. The reconcile after it finds the table already agreeing
+   * with the live set there, so it announces those changes from this
+   * (reconcile-plan.ts), once.
    */
   readonly #unconfirmed = { connected: new Set<string>(), disconnected: new Set<string>() };
   #closed = false;
@@ -218,7 +218,7 @@ export class RecordWriter {
   async #flush(withTouches: boolean): Promise<void> {
     if (this.#degradedReason !== undefined) return;
     const users: User[] = [];
-    for (const conn of this.#inserts) users.push(snapshotUser(conn));
+    for (const conn of this.#inserts) users.push(currentUser(conn));
     this.#inserts.clear();
     const disconnected = [...this.#removals];
     this.#removals.clear();
@@ -309,32 +309,15 @@ export class RecordWriter {
     // after this resync, so none is written twice or announced twice.
     const snapshot = [...live.values()];
     this.#afterResyncRead = true;
-    const unconfirmed = this.#unconfirmed;
     let written: WriteBatch | undefined;
     let change: CommittedChange;
     try {
       change = await withTransaction(db, async (trx) => {
-        const stored = new Set(await store!.listOwnSessionIds(trx));
-        // Left since a write that may have committed: announced if their row is gone.
-        const gone = [...unconfirmed.disconnected].filter((id) => !stored.has(id) && !live.has(id));
-        const connected: User[] = [];
-        const confirmed: User[] = [];
-        for (const conn of snapshot) {
-          const id = conn.user.sessionId;
-          if (!stored.delete(id)) connected.push(snapshotUser(conn));
-          else if (unconfirmed.connected.has(id)) confirmed.push(snapshotUser(conn));
-        }
-        // Whatever is left in `stored` had no live connection at the snapshot.
-        const disconnected = [...stored];
+        const plan = planReconcile(snapshot, await store!.listOwnSessionIds(trx), this.#unconfirmed, (id) => live.has(id));
         const activity = touched.filter((c) => live.has(c.user.sessionId)).map(toTouch);
-        written = { connected, activity, disconnected, ended };
+        written = { connected: plan.insert, activity, disconnected: plan.delete, ended };
         await store!.writeBatch(trx, written);
-        return {
-          connected: confirmed.length === 0 ? connected : connected.concat(confirmed),
-          activity,
-          // A row whose connect was never announced leaves unannounced too.
-          disconnected: disconnected.concat(gone).filter((id) => !unconfirmed.connected.has(id)),
-        };
+        return { connected: plan.connected, activity, disconnected: plan.disconnected };
       });
     } catch (error) {
       if (written !== undefined) this.#noteUnconfirmed(written);
@@ -352,8 +335,8 @@ export class RecordWriter {
       return;
     }
     this.#afterResyncRead = false;
-    unconfirmed.connected.clear();
-    unconfirmed.disconnected.clear();
+    this.#unconfirmed.connected.clear();
+    this.#unconfirmed.disconnected.clear();
     if (this.#degradedReason === undefined) {
       // A forced resync of a healthy writer: there is no recovery to report.
       this.#options.onCommitted(change);
@@ -362,7 +345,7 @@ export class RecordWriter {
     this.#degradedReason = undefined;
     clearTimeout(this.#retryTimer);
     this.#options.logger.info(
-      { inserted: change.connected.length, deleted: change.disconnected.length, touched: change.activity.length },
+      { inserted: written!.connected.length, deleted: written!.disconnected.length, touched: change.activity.length },
       'database recovered; table resynchronised with the live set',
     );
     const lost = this.#ended.takeDropped();
@@ -375,13 +358,6 @@ export class RecordWriter {
 /** `messages` rides along for the admin stream's live stats; the table does not store it. */
 function toTouch(conn: LiveConnection): Touch {
   return { sessionId: conn.user.sessionId, lastActiveAt: isoTime(conn.lastActiveMs), messages: conn.messages };
-}
-
-/** The row as it should be now: the stored user with its latest activity. */
-function snapshotUser(conn: LiveConnection): User {
-  // Most rows are written before their first message: the user as it is.
-  if (conn.lastActiveMs === conn.connectedMs) return conn.user;
-  return { ...conn.user, lastActiveAt: isoTime(conn.lastActiveMs) };
 }
 
 function describeError(error: unknown): string {
