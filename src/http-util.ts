@@ -31,6 +31,9 @@ export function retryAfter(lockedForMs: number): Record<string, string> {
  * WebSocket frame is exchanged, and close the TCP socket.
  */
 export function rejectUpgrade(socket: Duplex, status: number, message: string, headers: Record<string, string> = {}): void {
+  // Node has removed its own error listener from an upgraded socket: a
+  // peer's reset would otherwise be an uncaught exception.
+  socket.on('error', () => socket.destroy());
   if (!socket.writable) {
     socket.destroy();
     return;

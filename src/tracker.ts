@@ -83,12 +83,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
   readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const handled = handleUpgrade(this.#ctx, req, socket, head);
     // Another upgrade listener may own this path; when we are alone, say 404.
-    if (!handled && this.#ctx.options.server.listenerCount('upgrade') === 1) {
-      // Node has removed its own error listener from an upgraded socket: a
-      // peer's reset would otherwise be an uncaught exception.
-      socket.on('error', () => socket.destroy());
-      rejectUpgrade(socket, 404, 'not found');
-    }
+    if (!handled && this.#ctx.options.server.listenerCount('upgrade') === 1) rejectUpgrade(socket, 404, 'not found');
   };
 
   constructor(options: TrackerOptions) {
