@@ -8,6 +8,7 @@ import { RecordedCloseCode } from './constants.js';
 import { isoTime } from './iso-time.js';
 import type { SessionRecord } from './history-repository.js';
 import type { LiveConnection } from './live-set.js';
+import { cutText, storableText } from './storable-text.js';
 
 export interface ConnectionEnd {
   code: number;
@@ -32,7 +33,7 @@ export function toSessionRecord(conn: LiveConnection, end: ConnectionEnd, endedM
     disconnectedAt: isoTime(endedMs),
     durationMs: Math.max(0, endedMs - conn.connectedMs),
     closeCode: end.code,
-    closeReason: end.reason.slice(0, MAX_REASON_LENGTH),
+    closeReason: storableText(cutText(end.reason, MAX_REASON_LENGTH)),
     messages: conn.messages,
     bytesIn: conn.bytesIn,
   };

@@ -6,25 +6,15 @@
 import type { IncomingMessage } from 'node:http';
 import { MetadataLimits } from './constants.js';
 import type { RequestTarget } from './http-util.js';
+import { cutText, storableText } from './storable-text.js';
 import type { UserMetadata } from './types.js';
 
 const MAX_QUERY_PARAMS = 16;
 
+/** Cut to the field limit and made storable (storable-text.ts): nothing PostgreSQL refuses. */
 function clip(value: string | undefined): string {
   if (value === undefined) return '';
-  return cut(value, MetadataLimits.maxFieldLength);
-}
-
-/**
- * The first `max` UTF-16 units of `value`, one fewer when the last would
- * be the first half of a surrogate pair (an emoji, say). JSON.stringify
- * writes a lone half as `\ud83d`, which PostgreSQL's jsonb refuses: one
- * such client would fail every batch written while it is connected.
- */
-function cut(value: string, max: number): string {
-  if (value.length <= max) return value;
-  const last = value.charCodeAt(max - 1);
-  return value.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max);
+  return storableText(cutText(value, MetadataLimits.maxFieldLength));
 }
 
 export function remoteAddress(req: IncomingMessage): string {
@@ -61,10 +51,10 @@ export function buildMetadata(req: IncomingMessage, url: RequestTarget): UserMet
   if (JSON.stringify(metadata).length > MetadataLimits.maxTotalLength) metadata.query = {};
   if (JSON.stringify(metadata).length > MetadataLimits.maxTotalLength) {
     // Only the free-text fields can still be long; cut them harder.
-    metadata.userAgent = cut(metadata.userAgent, 128);
-    metadata.origin = cut(metadata.origin, 128);
-    metadata.path = cut(metadata.path, 128);
-    if (metadata.user) metadata.user = cut(metadata.user, 128);
+    metadata.userAgent = cutText(metadata.userAgent, 128);
+    metadata.origin = cutText(metadata.origin, 128);
+    metadata.path = cutText(metadata.path, 128);
+    if (metadata.user) metadata.user = cutText(metadata.user, 128);
   }
   return metadata;
 }

@@ -7,6 +7,7 @@ import { HistoryLimits } from './constants.js';
 import type { TrackerContext } from './context.js';
 import { listSessions, sessionStats, type HistoryCursor } from './history-repository.js';
 import { sendError, sendJson, type RequestTarget } from './http-util.js';
+import { storableText } from './storable-text.js';
 
 export async function serveMetrics(ctx: TrackerContext, res: ServerResponse): Promise<void> {
   try {
@@ -34,7 +35,9 @@ export async function serveHistory(ctx: TrackerContext, url: RequestTarget, res:
     sendError(res, 400, 'before must be a cursor from `next` or an ISO-8601 time');
     return;
   }
-  const user = params.get('user') ?? undefined;
+  const userText = params.get('user');
+  // Stored labels had their NULs replaced (storable-text.ts); so does the filter.
+  const user = userText === null ? undefined : storableText(userText);
   if (user !== undefined && (user === '' || user.length > HistoryLimits.maxUserLength)) {
     sendError(res, 400, `user must be 1..${HistoryLimits.maxUserLength} characters`);
     return;

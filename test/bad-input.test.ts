@@ -20,6 +20,8 @@ import { startTracker, TOKEN, type TestTracker } from './helpers/tracker.js';
 import { connectAdmin, connectClient, upgradeStatus, waitFor } from './helpers/ws-client.js';
 
 const MAX_PAYLOAD = 8192;
+/** U+0000, or a surrogate half without its other half. */
+const UNSTORABLE = /\0|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const test = suite('bad input');
 
 /** Upgrade a raw client on /ws and wait until its row is written. */
@@ -238,11 +240,21 @@ test('metadata is cut between the halves of an emoji, never inside one', () => {
   for (const metadata of [fieldCut, hardCut]) assert.not.match(JSON.stringify(metadata), loneHalf);
 });
 
+test('metadata holds no NUL and no lone surrogate half, which PostgreSQL would refuse', () => {
+  const request = (headers: Record<string, string>) => ({ headers, socket: { remoteAddress: '127.0.0.1' } }) as unknown as IncomingMessage;
+  // `%00` decodes to U+0000: text and jsonb refuse it, and so failed the whole batch.
+  const metadata = buildMetadata(request({ 'user-agent': 'ua\0', origin: '\ud800' }), new URL('http://x/ws?user=%00bad&k%00=v%00'));
+  assert.is(metadata.user, '\ufffdbad');
+  assert.equal(metadata.query, { user: '\ufffdbad', 'k\ufffd': 'v\ufffd' });
+  assert.is(metadata.userAgent, 'ua\ufffd');
+  assert.is(metadata.origin, '\ufffd');
+});
+
 test('metadata stays within its caps for any query string, user agent and origin', () => {
   const hostile = fc.oneof(
     fc.string({ unit: 'binary', maxLength: 3000 }),
-    // Characters that JSON escapes to 2 or 6 characters each, and lone surrogates.
-    fc.string({ unit: fc.constantFrom('\u0001', '"', '\\', '\ud800', 'a'), minLength: 400, maxLength: 3000 }),
+    // Characters that JSON escapes to 2 or 6 characters each, NUL, lone halves, and an emoji a cut may split.
+    fc.string({ unit: fc.constantFrom('\u0001', '\0', '"', '\\', '\ud800', '\udc00', '\u{1F600}', 'a'), minLength: 400, maxLength: 3000 }),
   );
   fc.assert(
     fc.property(hostile, hostile, hostile, fc.array(fc.tuple(hostile, hostile), { maxLength: 30 }), (ua, origin, user, params) => {
@@ -254,6 +266,7 @@ test('metadata stays within its caps for any query string, user agent and origin
       assert.ok(JSON.stringify(metadata).length <= MetadataLimits.maxTotalLength);
       for (const value of [metadata.userAgent, metadata.origin, metadata.path, metadata.user ?? '', ...Object.keys(metadata.query), ...Object.values(metadata.query)]) {
         assert.ok(value.length <= MetadataLimits.maxFieldLength);
+        assert.not.match(value, UNSTORABLE, 'nothing PostgreSQL refuses');
       }
     }),
     { numRuns: 300 },

@@ -84,6 +84,39 @@ multi('a client whose metadata is cut at an emoji is stored, and other clients\'
   }
 });
 
+multi('a client sending NUL in its query and its close reason is stored, and other clients\' writes go on', async () => {
+  const url = await freshDatabase();
+  const node = await startNode(url, 'nul');
+  const clients: TestClient[] = [];
+  try {
+    // `%00` decodes to U+0000, which PostgreSQL's jsonb and text refuse: the
+    // batch failed, then every retry, and the history row kept failing after.
+    const nul = await connectClient(node.wsUrl('/ws?user=%00bad'));
+    const plain = await connectClient(node.wsUrl('/ws?user=bob'));
+    clients.push(nul, plain);
+    assert.is(node.tracker.degradedReason, undefined);
+    assert.equal(await activeSessionIds(node), [nul.sessionId, plain.sessionId].sort());
+    nul.ws.close(4001, 'bye\0now');
+    await nul.closed;
+    const history = async () => {
+      const res = await fetch(node.httpUrl('/history?user=%00bad'), { headers: { authorization: `Bearer ${TOKEN}` } });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    await waitFor(async () => (await history()).body.sessions?.length === 1, 5000, 'the history row');
+    const { status, body } = await history();
+    assert.is(status, 200, 'the filter holds a NUL too, and finds the stored label');
+    assert.is(body.sessions[0].user, '\ufffdbad');
+    assert.is(body.sessions[0].closeReason, 'bye\ufffdnow');
+    const later = await connectClient(node.wsUrl('/ws'));
+    clients.push(later);
+    assert.equal(await activeSessionIds(node), [plain.sessionId, later.sessionId].sort());
+    assert.is(node.tracker.degradedReason, undefined);
+  } finally {
+    for (const c of clients) await c.close();
+    await node.close();
+  }
+});
+
 multi('an admin on one node kicks a client held by another', async () => {
   const url = await freshDatabase();
   const a = await startNode(url, 'kick-a');
