@@ -2,14 +2,17 @@
  * connection_history on a real PostgreSQL (started by this file): native
  * uuid/timestamptz/bigint columns give back the same shapes as SQLite,
  * pages are stable on ties, prune and stats work, and a tracker on
- * DATABASE_URL records close codes and message counts.
+ * DATABASE_URL records close codes and message counts, whatever text its
+ * clients send.
  */
 import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { insertSessions, listSessions, pruneSessions, sessionStats, type SessionRecord } from '../src/history-repository.js';
 import { migrateToLatest } from '../src/migrations.js';
 import { openDatabase } from '../src/postgres.js';
+import { getUserBySessionId } from '../src/repository.js';
 import { postgresForSuite } from './helpers/postgres.js';
 import { startTracker, TOKEN } from './helpers/tracker.js';
 import { connectAdmin, connectClient, waitFor } from './helpers/ws-client.js';
@@ -89,6 +92,33 @@ test('a tracker on DATABASE_URL writes history rows with close codes and message
     assert.equal([byUser['pg-leaver']?.closeCode, byUser['pg-leaver']?.closeReason, byUser['pg-leaver']?.messages], [4001, 'done', 4]);
     assert.equal([byUser['pg-kicked']?.closeCode, byUser['pg-kicked']?.messages], [4000, 0]);
     await admin.close();
+  } finally {
+    await t.close();
+  }
+});
+
+/** Every byte as %XX: the server decodes it as UTF-8, invalid sequences and NUL included. */
+const percentBytes = fc.uint8Array({ maxLength: 24 }).map((bytes) => [...bytes].map((b) => `%${b.toString(16).padStart(2, '0')}`).join(''));
+/** What Node lets a client send in a header value: tab, printable ASCII and bytes 0x80-0xff. */
+const headerText = fc.string({ unit: fc.integer({ min: 0x1f, max: 0xff }).filter((c) => c !== 0x7f).map((c) => String.fromCharCode(c === 0x1f ? 9 : c)), maxLength: 60 });
+
+test('whatever a client sends in its query, user agent and close reason, PostgreSQL takes its rows', async () => {
+  const t = await startTracker({ databaseUrl: await postgres.freshDatabase() });
+  try {
+    await fc.assert(
+      fc.asyncProperty(percentBytes, percentBytes, headerText, fc.string({ unit: 'binary', maxLength: 30 }), async (user, key, userAgent, reason) => {
+        const client = await connectClient(t.wsUrl(`/ws?user=${user}&k${key}=${user}`), { headers: { 'user-agent': userAgent } });
+        // One value PostgreSQL refuses fails the whole batch, and the welcome then comes without a row.
+        assert.is(t.tracker.degradedReason, undefined);
+        assert.ok(await getUserBySessionId(t.tracker.db, client.sessionId), 'row written');
+        client.ws.close(4001, reason);
+        await client.closed;
+        await waitFor(async () => (await listSessions(t.tracker.db, { limit: 1 }))[0]?.sessionId === client.sessionId, 5000, 'history row');
+        assert.is(t.tracker.degradedReason, undefined);
+      }),
+      // A failure leaves the tracker degraded, so every shrunk input fails too: report the first.
+      { numRuns: 25, endOnFailure: true },
+    );
   } finally {
     await t.close();
   }
