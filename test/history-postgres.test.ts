@@ -102,12 +102,12 @@ const percentBytes = fc.uint8Array({ maxLength: 24 }).map((bytes) => [...bytes].
 /** What Node lets a client send in a header value: tab, printable ASCII and bytes 0x80-0xff. */
 const headerText = fc.string({ unit: fc.integer({ min: 0x1f, max: 0xff }).filter((c) => c !== 0x7f).map((c) => String.fromCharCode(c === 0x1f ? 9 : c)), maxLength: 60 });
 
-test('whatever a client sends in its query, user agent and close reason, PostgreSQL takes its rows', async () => {
+test('whatever a client sends in its query, user agent, origin and close reason, PostgreSQL takes its rows', async () => {
   const t = await startTracker({ databaseUrl: await postgres.freshDatabase() });
   try {
     await fc.assert(
-      fc.asyncProperty(percentBytes, percentBytes, headerText, fc.string({ unit: 'binary', maxLength: 30 }), async (user, key, userAgent, reason) => {
-        const client = await connectClient(t.wsUrl(`/ws?user=${user}&k${key}=${user}`), { headers: { 'user-agent': userAgent } });
+      fc.asyncProperty(percentBytes, percentBytes, headerText, headerText, fc.string({ unit: 'binary', maxLength: 30 }), async (user, key, userAgent, origin, reason) => {
+        const client = await connectClient(t.wsUrl(`/ws?user=${user}&k${key}=${user}`), { headers: { 'user-agent': userAgent, origin } });
         // One value PostgreSQL refuses fails the whole batch, and the welcome then comes without a row.
         assert.is(t.tracker.degradedReason, undefined);
         assert.ok(await getUserBySessionId(t.tracker.db, client.sessionId), 'row written');
