@@ -83,11 +83,23 @@ export class PendingSessions {
     this.#records.set(record.sessionId, record);
   }
 
-  /** Everything pending, emptying the set; `add` them back if the write fails. */
+  /** Everything pending, emptying the set; `putBack` them if the write fails. */
   take(): SessionRecord[] {
     const records = [...this.#records.values()];
     this.#records.clear();
     return records;
+  }
+
+  /**
+   * Return what `take` gave to a write that failed. Those sessions ended
+   * before any added since, so they go back in front: past `max`, the
+   * oldest are still the ones dropped.
+   */
+  putBack(records: readonly SessionRecord[]): void {
+    const since = [...this.#records.values()];
+    this.#records.clear();
+    for (const record of records) this.add(record);
+    for (const record of since) this.add(record);
   }
 
   /** How many were dropped since the last call. */

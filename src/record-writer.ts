@@ -234,7 +234,7 @@ export class RecordWriter {
       if (store!.singleStatement) await store!.writeBatch(db, batch);
       else await withTransaction(db, (trx) => store!.writeBatch(trx, batch));
     } catch (error) {
-      for (const record of ended) this.#ended.add(record);
+      this.#ended.putBack(ended);
       for (const conn of touched) this.touch(conn);
       this.#noteUnconfirmed(batch);
       this.#enterDegraded(error);
@@ -324,7 +324,7 @@ export class RecordWriter {
       this.#afterResyncRead = false;
       // Queued while it ran: the next resync rebuilds them from the live set.
       this.#dropPending();
-      for (const record of ended) this.#ended.add(record);
+      this.#ended.putBack(ended);
       for (const conn of touched) if (live.has(conn.user.sessionId)) this.touch(conn);
       if (this.#degradedReason === undefined) {
         this.#enterDegraded(error);

@@ -243,6 +243,19 @@ retention('ended sessions held through an outage are bounded: the oldest go firs
   assert.equal(pending.take(), []);
 });
 
+retention('ended sessions put back after a failed write stay ahead of those that ended since', () => {
+  const pending = new PendingSessions(3);
+  const older = Array.from({ length: 3 }, (_, i) => record(Date.now() - 10 + i));
+  for (const r of older) pending.add(r);
+  const inFlight = pending.take();
+  // Two more end while the write is in flight; then it fails.
+  const newer = Array.from({ length: 2 }, (_, i) => record(Date.now() + i));
+  for (const r of newer) pending.add(r);
+  pending.putBack(inFlight);
+  assert.equal(pending.take().map((r) => r.id), [older[2]!, ...newer].map((r) => r.id), 'the two oldest dropped, not the newest');
+  assert.is(pending.takeDropped(), 2);
+});
+
 retention.run();
 
 const api = suite('GET /history');
