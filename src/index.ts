@@ -5,6 +5,7 @@ export { openSqlite, type Database } from './database.js';
 export { openPostgres, openDatabase, type PostgresOptions, type DatabaseConfig } from './postgres.js';
 export { listNodes, type NodeRow } from './node-repository.js';
 export { migrateToLatest, pendingMigrations, prepareSchema, createMigrator, SchemaError } from './migrations.js';
+export { DatabaseInUseError } from './sqlite-lock.js';
 export {
   createUser,
   createUsers,

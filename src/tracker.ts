@@ -32,6 +32,7 @@ import { clientConfig, isPostgres, openPostgres, postgresOptions } from './postg
 import { archiveLostUsers } from './history-repository.js';
 import { deleteAllUsers, listUsersOfNodes, withTransaction } from './repository.js';
 import { shutdownTracker } from './shutdown.js';
+import { lockSqliteFile, type SqliteFileLock } from './sqlite-lock.js';
 import { resolveOptions, type TrackerOptions } from './tracker-options.js';
 import type { Touch, User } from './types.js';
 import { handleUpgrade } from './upgrade-handler.js';
@@ -79,6 +80,8 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
   #stopHeartbeat: (() => void) | undefined;
   #pruner: HistoryPruner | undefined;
   #started = false;
+  /** Held from start() to the end of stop() when the tracker opened an SQLite file itself. */
+  #fileLock: SqliteFileLock | undefined;
   #stopping: Promise<void> | undefined;
   readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const handled = handleUpgrade(this.#ctx, req, socket, head);
@@ -201,9 +204,16 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
   }
 
   async start(): Promise<void> {
+    if (this.#stopping !== undefined) throw new Error('tracker stopped; create a new one');
     if (this.#started) throw new Error('tracker already started');
-    this.#started = true;
     const { db, logger, options, writer } = this.#ctx;
+    // Before anything touches a row: a second tracker on a file in use must
+    // not clear the rows of the one serving (sqlite-lock.ts). Nor may its
+    // stop() then delete them, so it is not marked started either.
+    if (this.#ownsDb && options.databaseUrl === undefined && options.databasePath !== ':memory:') {
+      this.#fileLock = lockSqliteFile(options.databasePath!);
+    }
+    this.#started = true;
     logger.info({ owned: this.#ownsDb, ...(this.#ownsDb ? { path: options.databasePath } : {}) }, 'database opened');
     const applied = await prepareSchema(db, options.schemaMode);
     logger.info({ applied }, applied.length > 0 ? 'migrations applied' : 'schema up to date');
@@ -229,7 +239,12 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
   }
 
   stop(): Promise<void> {
-    this.#stopping ??= shutdownTracker({
+    this.#stopping ??= this.#shutdown().finally(() => this.#fileLock?.release());
+    return this.#stopping;
+  }
+
+  #shutdown(): Promise<void> {
+    return shutdownTracker({
       ctx: this.#ctx,
       started: this.#started,
       ownsDb: this.#ownsDb,
@@ -240,7 +255,6 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
         await this.#pruner?.stop();
       },
     });
-    return this.#stopping;
   }
 
   handleRequest(req: IncomingMessage, res: ServerResponse): boolean {

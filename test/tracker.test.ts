@@ -2,9 +2,22 @@ import { createServer } from 'node:http';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createTracker } from '../src/tracker.js';
+import { listSessions } from '../src/history-repository.js';
 import { getUserBySessionId, countActiveUsers } from '../src/repository.js';
+import { DatabaseInUseError } from '../src/sqlite-lock.js';
 import { TOKEN, startTracker } from './helpers/tracker.js';
 import { connect, connectClient, waitFor } from './helpers/ws-client.js';
+
+/** The error `promise` rejects with; fails the test if it resolves. */
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  assert.unreachable('expected a rejection');
+  throw new Error('unreachable');
+}
 
 const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
@@ -250,6 +263,46 @@ library('two trackers live in one process with separate state', async () => {
     await one.close();
     await two.close();
   }
+});
+
+library('a second tracker on an SQLite file in use refuses to start and touches nothing', async () => {
+  const first = await startTracker();
+  try {
+    const client = await connectClient(first.wsUrl('/ws'));
+    // A start clears every row it finds (a dead run's): here they are the first tracker's live rows.
+    const second = createTracker({ server: createServer(), databasePath: first.databasePath, adminToken: TOKEN });
+    const refused = await rejection(second.start());
+    assert.instance(refused, DatabaseInUseError);
+    assert.match(refused.message, /in use by another Roster process/);
+    await second.stop();
+    assert.ok(await getUserBySessionId(first.tracker.db, client.sessionId), "the first tracker's row is still there");
+    assert.equal(await listSessions(first.tracker.db, { limit: 10 }), [], 'no client recorded as lost');
+    client.send({ type: 'ping' });
+    await client.next((m) => m.type === 'pong');
+    await client.close();
+  } finally {
+    await first.close();
+  }
+  // Stopped, it lets go: the next tracker on the file starts.
+  const next = await startTracker({ dir: first.dir });
+  try {
+    assert.is((await fetch(next.httpUrl('/health'))).status, 200);
+  } finally {
+    await next.close();
+  }
+});
+
+library('a tracker starts once: start() after stop() rejects', async () => {
+  const tracker = createTracker({ server: createServer(), databasePath: ':memory:', adminToken: TOKEN });
+  await tracker.stop();
+  assert.match((await rejection(tracker.start())).message, /tracker stopped/);
+  const started = await startTracker();
+  try {
+    assert.match((await rejection(started.tracker.start())).message, /already started/);
+  } finally {
+    await started.close();
+  }
+  assert.match((await rejection(started.tracker.start())).message, /tracker stopped/);
 });
 
 library('options are validated once, at construction', () => {
