@@ -9,12 +9,16 @@ import { Paths } from './constants.js';
 import { generateToken } from './auth.js';
 import { createHttpServer } from './http-server.js';
 import { sendError } from './http-util.js';
-import { createLogger } from './logger.js';
+import { createLogger, type Logger } from './logger.js';
 import { SchemaError } from './migrations.js';
 import { redactUrl } from './postgres.js';
-import { createTracker } from './tracker.js';
+import { DatabaseInUseError } from './sqlite-lock.js';
+import { createTracker, type Tracker } from './tracker.js';
 
+/** Bad settings (README: Configuration). */
 const EXIT_CONFIG = 2;
+/** Anything else that stops the server from starting. */
+const EXIT_STARTUP = 1;
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
@@ -39,41 +43,47 @@ async function main(): Promise<void> {
     if (!tracker.handleRequest(req, res)) sendError(res, 404, 'not found');
   });
 
-  const tracker = createTracker({
-    ...config,
-    server,
-    // DATABASE_URL (PostgreSQL, several nodes) wins over the SQLite file.
-    databasePath: config.databaseUrl === undefined ? config.databasePath : undefined,
-    adminToken,
-    logger,
-  });
+  // DATABASE_URL (PostgreSQL, several nodes) wins over the SQLite file.
+  const where = config.databaseUrl !== undefined ? `DATABASE_URL ${redactUrl(config.databaseUrl)}` : `DATABASE_PATH ${config.databasePath}`;
+  let tracker: Tracker;
+  try {
+    tracker = createTracker({
+      ...config,
+      server,
+      databasePath: config.databaseUrl === undefined ? config.databasePath : undefined,
+      adminToken,
+      logger,
+    });
+  } catch (error) {
+    // A path that is a folder, a file that is not a database, no permission.
+    failStartup(logger, `cannot open ${where}: ${messageOf(error)}`, error, EXIT_STARTUP);
+  }
   if (config.databaseUrl !== undefined) {
     // Unreachable server, wrong credentials, missing database: a setup
     // problem, reported as such before the migrations would trip on it.
     try {
       await sql`select 1`.execute(tracker.db);
     } catch (error) {
-      const message = `cannot use DATABASE_URL ${redactUrl(config.databaseUrl)}: ${(error as Error)?.message ?? String(error)}`;
-      logger.fatal({ err: error }, message);
-      process.stderr.write(`roster: ${message}\n`);
-      process.exit(EXIT_CONFIG);
+      failStartup(logger, `cannot use ${where}: ${messageOf(error)}`, error, EXIT_CONFIG);
     }
   }
   try {
     await tracker.start();
   } catch (error) {
-    if (error instanceof SchemaError) {
-      logger.fatal({ err: error }, error.message);
-      process.stderr.write(`roster: ${error.message}\n`);
-      process.exit(1);
-    }
-    throw error;
+    const known = error instanceof SchemaError || error instanceof DatabaseInUseError;
+    failStartup(logger, known ? error.message : `cannot start on ${where}: ${messageOf(error)}`, error, EXIT_STARTUP);
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, resolve);
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, resolve);
+    });
+  } catch (error) {
+    // The tracker has started: stop it, so that what it holds is let go in order.
+    await tracker.stop().catch(() => {});
+    failStartup(logger, `cannot listen on ${config.host}:${config.port}: ${listenProblem(error)}`, error, EXIT_STARTUP);
+  }
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -102,6 +112,33 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** One line for the operator on stderr, the details (stack included) in the log, then exit. */
+function failStartup(logger: Logger, message: string, error: unknown, code: number): never {
+  logger.fatal({ err: error }, message);
+  process.stderr.write(`roster: ${message}\n`);
+  process.exit(code);
+}
+
+function messageOf(error: unknown): string {
+  return (error as Error)?.message ?? String(error);
+}
+
+function listenProblem(error: unknown): string {
+  switch ((error as { code?: unknown })?.code) {
+    case 'EADDRINUSE':
+      return 'the port is in use (another server is listening there)';
+    case 'EACCES':
+      return 'permission denied (ports below 1024 need privileges)';
+    case 'EADDRNOTAVAIL':
+      return 'HOST is not an address of this machine';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'HOST does not resolve';
+    default:
+      return messageOf(error);
+  }
 }
 
 main().catch((error) => {

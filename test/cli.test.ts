@@ -3,11 +3,12 @@ import { readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openSqlite } from '../src/database.js';
 import { countActiveUsers } from '../src/repository.js';
-import { CLI, runCli, startCli } from './helpers/cli.js';
+import { CLI, exitCode, runCli, startCli } from './helpers/cli.js';
 import { TOKEN, tempDir } from './helpers/tracker.js';
 import { connectAdmin, connectClient, upgradeStatus, waitFor } from './helpers/ws-client.js';
 
@@ -125,6 +126,70 @@ cli('SCHEMA_MODE=verify refuses to start with pending migrations, naming them', 
     assert.is(await server.exited, 1);
     assert.match(server.output(), /pending migrations: 20261123100000_create_users/);
     assert.not.ok(server.logs.some((l) => l.msg === 'listening'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+cli('a second server on a database file in use exits 1 in one line and touches nothing', async () => {
+  const dir = tempDir();
+  const file = join(dir, 'r.db');
+  const first = await startCli({ DATABASE_PATH: file, ADMIN_TOKEN: TOKEN });
+  try {
+    const client = await connectClient(`ws://127.0.0.1:${first.port}/ws`);
+    // Its start would have archived and deleted the first server's live row.
+    const second = runCli({ PORT: '0', DATABASE_PATH: file, ADMIN_TOKEN: TOKEN });
+    assert.is(await exitCode(second), 1);
+    assert.match(second.output(), /^roster: database .*r\.db is in use by another Roster process/m);
+    assert.not.match(second.output(), /\n\s+at /, 'no stack trace on stderr');
+    assert.is(await rowCount(file), 1);
+    const migrate = spawnSync(process.execPath, [join(ROOT, 'dist/src/migrate-cli.js'), 'down'], { env: { ...process.env, DATABASE_PATH: file }, encoding: 'utf8' });
+    assert.is(migrate.status, 1, 'nor may the schema change under it');
+    assert.match(migrate.stderr, /in use by another Roster process/);
+    const res = await fetch(`http://127.0.0.1:${first.port}/history`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(((await res.json()) as any).sessions, [], 'its client not recorded as lost');
+    await client.close();
+  } finally {
+    first.child.kill('SIGTERM');
+    await first.exited;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+cli('a port in use: exit 1 with one line naming host and port', async () => {
+  const dir = tempDir();
+  const first = await startCli({ DATABASE_PATH: join(dir, 'a.db'), ADMIN_TOKEN: TOKEN });
+  try {
+    const second = runCli({ PORT: String(first.port), DATABASE_PATH: join(dir, 'b.db'), ADMIN_TOKEN: TOKEN });
+    assert.is(await exitCode(second), 1);
+    assert.match(second.output(), new RegExp(`^roster: cannot listen on 127\\.0\\.0\\.1:${first.port}: the port is in use`, 'm'));
+    assert.not.match(second.output(), /\n\s+at /, 'no stack trace on stderr');
+  } finally {
+    first.child.kill('SIGTERM');
+    await first.exited;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+cli('a database migrated by a newer version: the server refuses in both modes, status names it', async () => {
+  const dir = tempDir();
+  const file = join(dir, 'r.db');
+  const migrate = (command: string) => spawnSync(process.execPath, [join(ROOT, 'dist/src/migrate-cli.js'), command], { env: { ...process.env, DATABASE_PATH: file }, encoding: 'utf8' });
+  try {
+    assert.is(migrate('latest').status, 0);
+    const db = openSqlite({ path: file });
+    await sql`insert into kysely_migration (name, timestamp) values ('29990101000000_from_the_future', '2999-01-01T00:00:00.000Z')`.execute(db);
+    await db.destroy();
+    for (const mode of ['verify', 'migrate']) {
+      const server = runCli({ PORT: '0', DATABASE_PATH: file, SCHEMA_MODE: mode, ADMIN_TOKEN: TOKEN });
+      assert.is(await exitCode(server), 1, mode);
+      assert.match(server.output(), /^roster: the database has migrations this version does not know: 29990101000000_from_the_future/m);
+      assert.not.ok(server.logs.some((l) => l.msg === 'listening'));
+    }
+    const status = migrate('status');
+    assert.is(status.status, 1);
+    assert.match(status.stdout, /applied, unknown here\s+29990101000000_from_the_future/);
+    assert.match(status.stdout, /1 unknown to this version/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -81,3 +81,13 @@ export async function startCli(env: Record<string, string>, args: string[] = [])
   const port = Number(String(listening.address).split(':').pop());
   return Object.assign(cli, { port });
 }
+
+/** Resolves with the exit code; a process still running after `ms` is killed, and resolves 'SIGKILL'. */
+export async function exitCode(cli: CliProcess, ms = 15_000): Promise<number | string> {
+  const timer = setTimeout(() => cli.child.kill('SIGKILL'), ms);
+  try {
+    return await cli.exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
