@@ -39,4 +39,9 @@ export interface TrackerContext extends ClientContext {
    * it is not, admins here miss other nodes' changes and new ones wait).
    */
   eventsListening?(): boolean;
+  /**
+   * An SQLite file the tracker opened itself: what happened to it, if it is
+   * no longer the file at its path (database-file.ts).
+   */
+  databaseFileProblem?(): string | undefined;
 }

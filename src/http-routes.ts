@@ -101,6 +101,13 @@ async function health(ctx: TrackerContext, res: ServerResponse): Promise<void> {
     sendJson(res, 503, { status: 'unhealthy', database: 'unreachable', reason: describe(error), ...base });
     return;
   }
+  // The file deleted or replaced under us: writes still succeed, into a
+  // file no one will see again. Only a restart on the path helps.
+  const fileProblem = ctx.databaseFileProblem?.();
+  if (fileProblem !== undefined) {
+    sendJson(res, 503, { status: 'unhealthy', database: 'file missing', reason: fileProblem, ...base });
+    return;
+  }
   // Several nodes: the change listener's state, which admins here depend on.
   const listening = ctx.eventsListening?.();
   const events = listening === undefined ? {} : { events: listening ? 'listening' : 'reconnecting' };

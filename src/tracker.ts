@@ -33,6 +33,7 @@ import { archiveLostUsers } from './history-repository.js';
 import { deleteAllUsers, listUsersOfNodes, withTransaction } from './repository.js';
 import { shutdownTracker } from './shutdown.js';
 import { lockSqliteFile, type SqliteFileLock } from './sqlite-lock.js';
+import { watchDatabaseFile } from './database-file.js';
 import { resolveOptions, type TrackerOptions } from './tracker-options.js';
 import type { Touch, User } from './types.js';
 import { handleUpgrade } from './upgrade-handler.js';
@@ -212,6 +213,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
     // stop() then delete them, so it is not marked started either.
     if (this.#ownsDb && options.databaseUrl === undefined && options.databasePath !== ':memory:') {
       this.#fileLock = lockSqliteFile(options.databasePath!);
+      this.#ctx.databaseFileProblem = watchDatabaseFile(options.databasePath!, logger);
     }
     this.#started = true;
     logger.info({ owned: this.#ownsDb, ...(this.#ownsDb ? { path: options.databasePath } : {}) }, 'database opened');

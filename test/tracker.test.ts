@@ -1,3 +1,4 @@
+import { rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -5,8 +6,13 @@ import { createTracker } from '../src/tracker.js';
 import { listSessions } from '../src/history-repository.js';
 import { getUserBySessionId, countActiveUsers } from '../src/repository.js';
 import { DatabaseInUseError } from '../src/sqlite-lock.js';
+import { captureLogs } from './helpers/log-capture.js';
 import { TOKEN, startTracker } from './helpers/tracker.js';
 import { connect, connectClient, waitFor } from './helpers/ws-client.js';
+
+function pick(object: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  return Object.fromEntries(keys.map((k) => [k, object[k]]));
+}
 
 /** The error `promise` rejects with; fails the test if it resolves. */
 async function rejection(promise: Promise<unknown>): Promise<Error> {
@@ -187,6 +193,27 @@ http('/health answers 503 unhealthy when the database check fails', async () => 
   } finally {
     await tracker.stop();
     server.close();
+  }
+});
+
+http('/health answers 503 once the SQLite file is deleted or replaced under the server, and logs it once', async () => {
+  const logs = captureLogs('warn');
+  const t = await startTracker({ logger: logs.logger });
+  try {
+    assert.is((await fetch(t.httpUrl('/health'))).status, 200);
+    // SQLite keeps writing to the open inode: nothing fails, and it is all gone at exit.
+    rmSync(t.databasePath);
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(t.httpUrl('/health'));
+      assert.is(res.status, 503);
+      assert.equal(pick((await res.json()) as any, ['status', 'database', 'reason']), { status: 'unhealthy', database: 'file missing', reason: `database file removed: ${t.databasePath}` });
+    }
+    assert.is(logs.lines.filter((l) => /database file removed/.test(l.msg)).length, 1, 'logged once');
+    // Another file in its place (a restore copied over it) is not the one the server writes to either.
+    writeFileSync(t.databasePath, '');
+    assert.match(((await (await fetch(t.httpUrl('/health'))).json()) as any).reason, /database file replaced/);
+  } finally {
+    await t.close();
   }
 });
 

@@ -1,0 +1,28 @@
+/**
+ * Whether the SQLite file the tracker opened is still the one at its path.
+ * A file deleted (or replaced) under a running server goes on taking every
+ * write: SQLite keeps the open inode, so nothing fails, and everything
+ * written since is gone when the process exits. Only the path can tell.
+ */
+import { statSync } from 'node:fs';
+import type { Logger } from './logger.js';
+
+/**
+ * Remember which file is at `path` now. The returned check says what
+ * happened to it since (logged as an error the first time it is seen), or
+ * undefined while it is still there. /health calls it.
+ */
+export function watchDatabaseFile(path: string, logger: Logger): () => string | undefined {
+  const opened = statSync(path);
+  let logged = false;
+  return () => {
+    const now = statSync(path, { throwIfNoEntry: false });
+    const problem =
+      now === undefined ? `database file removed: ${path}` : now.ino !== opened.ino || now.dev !== opened.dev ? `database file replaced: ${path}` : undefined;
+    if (problem !== undefined && !logged) {
+      logged = true;
+      logger.error({ path }, `${problem}; writes go to a file that is gone, restart the server`);
+    }
+    return problem;
+  };
+}
