@@ -156,7 +156,7 @@ cli('a second server on a database file in use exits 1 in one line and touches n
   }
 });
 
-cli('a port in use: exit 1 with one line naming host and port', async () => {
+cli('a port in use or a folder as DATABASE_PATH: exit 1 with one line naming it', async () => {
   const dir = tempDir();
   const first = await startCli({ DATABASE_PATH: join(dir, 'a.db'), ADMIN_TOKEN: TOKEN });
   try {
@@ -164,6 +164,10 @@ cli('a port in use: exit 1 with one line naming host and port', async () => {
     assert.is(await exitCode(second), 1);
     assert.match(second.output(), new RegExp(`^roster: cannot listen on 127\\.0\\.0\\.1:${first.port}: the port is in use`, 'm'));
     assert.not.match(second.output(), /\n\s+at /, 'no stack trace on stderr');
+    const folder = runCli({ PORT: '0', DATABASE_PATH: dir, ADMIN_TOKEN: TOKEN });
+    assert.is(await exitCode(folder), 1);
+    assert.match(folder.output(), new RegExp(`^roster: cannot open DATABASE_PATH ${dir}: `, 'm'));
+    assert.not.match(folder.output(), /\n\s+at /);
   } finally {
     first.child.kill('SIGTERM');
     await first.exited;
