@@ -10,6 +10,8 @@ import { closeSlowConsumer } from './slow-consumer.js';
 
 export interface AdminChannelOptions {
   token: string;
+  /** Authenticated admins at most (MAX_ADMINS); as many more may wait to authenticate. */
+  maxAdmins: number;
   authTimeoutMs: number;
   maxBufferedBytes: number;
   throttle: AuthThrottle;
@@ -38,8 +40,10 @@ export type MessageProducer = (fragment: (piece: string, last: boolean) => void)
 
 export class AdminChannel {
   readonly #options: AdminChannelOptions;
-  /** Every admin socket, authenticated or not; counts toward MAX_ADMINS. */
+  /** Every admin socket, authenticated or not. */
   readonly #sockets = new Set<AdminSession>();
+  /** Sockets still waiting to authenticate, oldest first (a Set keeps insertion order). */
+  readonly #waiting = new Set<AdminSession>();
   /** Admins that have had their snapshot and receive events. */
   readonly #audience = new Set<AdminSession>();
   /** Sockets still waiting to authenticate, per address. */
@@ -51,6 +55,32 @@ export class AdminChannel {
 
   get size(): number {
     return this.#sockets.size;
+  }
+
+  /** Authenticated admin sockets: what MAX_ADMINS bounds. */
+  get authenticatedSize(): number {
+    return this.#sockets.size - this.#waiting.size;
+  }
+
+  /** Whether another admin that authenticates would pass MAX_ADMINS. */
+  get full(): boolean {
+    return this.authenticatedSize >= this.#options.maxAdmins;
+  }
+
+  /**
+   * Make room for one more socket to wait for its token. Waiting sockets
+   * are bounded by MAX_ADMINS too; when that many wait, the oldest is
+   * closed. A dashboard sends its token as soon as its socket opens, so it
+   * waits one round trip: sockets that hold a place without a token (from
+   * many addresses, past the per-address cap) are the old ones, and they,
+   * not newcomers, give way.
+   */
+  makeRoomToWait(): void {
+    if (this.#waiting.size < this.#options.maxAdmins) return;
+    const oldest = this.#waiting.values().next().value!;
+    this.#options.logger.warn({ ip: oldest.ip }, 'admin socket waiting to authenticate closed to make room');
+    oldest.socket.close(CloseCode.TRY_AGAIN_LATER, CloseReason.ADMIN_WAIT_EVICTED);
+    this.#forget(oldest);
   }
 
   get audienceSize(): number {
@@ -73,6 +103,7 @@ export class AdminChannel {
       this.#authenticated(admin);
     } else {
       this.#pending.set(ip, this.pendingFrom(ip) + 1);
+      this.#waiting.add(admin);
       // Silence counts as a failure: otherwise sockets that never send a
       // token could hold admin slots, reconnecting, without ever being locked out.
       admin.authTimer = setTimeout(() => this.#failed(admin, CloseReason.AUTH_TIMEOUT), this.#options.authTimeoutMs);
@@ -161,6 +192,7 @@ export class AdminChannel {
     if (admin.authTimer === undefined) return;
     clearTimeout(admin.authTimer);
     admin.authTimer = undefined;
+    this.#waiting.delete(admin);
     const left = this.pendingFrom(admin.ip) - 1;
     if (left > 0) this.#pending.set(admin.ip, left);
     else this.#pending.delete(admin.ip);
@@ -196,6 +228,14 @@ export class AdminChannel {
       }
       const token = message?.type === 'auth' && typeof message.token === 'string' ? message.token : undefined;
       if (token !== undefined && tokensEqual(this.#options.token, token)) {
+        // Others may have filled MAX_ADMINS while this one waited.
+        if (this.full) {
+          this.#settle(admin);
+          this.#options.throttle.succeed(admin.ip);
+          admin.socket.close(CloseCode.TRY_AGAIN_LATER, CloseReason.ADMINS_FULL);
+          this.#forget(admin);
+          return;
+        }
         this.#authenticated(admin);
         return;
       }

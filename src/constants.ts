@@ -45,6 +45,10 @@ export const CloseReason = {
   SLOW_CONSUMER: 'consumer too slow',
   KICKED: 'disconnected by admin',
   SNAPSHOT_FAILED: 'snapshot unavailable',
+  /** An admin socket that authenticated once MAX_ADMINS was reached. */
+  ADMINS_FULL: 'too many admin connections',
+  /** The oldest admin socket waiting to authenticate, closed to make room for a newer one. */
+  ADMIN_WAIT_EVICTED: 'too many admins waiting to authenticate',
   /** Recorded in history for peers the heartbeat terminated; never sent. */
   HEARTBEAT_TIMEOUT: 'heartbeat timeout',
   /** Recorded in history for rows left by a crashed run or a dead node; never sent. */

@@ -128,6 +128,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
     });
     const admins = new AdminChannel({
       token: resolved.adminToken,
+      maxAdmins: resolved.maxAdmins,
       authTimeoutMs: resolved.adminAuthTimeoutMs,
       maxBufferedBytes: resolved.adminMaxBufferedBytes,
       throttle,

@@ -71,14 +71,19 @@ function admitAdmin(ctx: TrackerContext, req: IncomingMessage, socket: Duplex, h
     rejectUpgrade(socket, 401, 'invalid admin token', { 'WWW-Authenticate': 'Bearer' });
     return;
   }
-  if (ctx.admins.size >= ctx.options.maxAdmins) {
+  // Only authenticated admins count: sockets waiting for a token must not
+  // keep a valid admin out (AdminChannel.makeRoomToWait).
+  if (ctx.admins.full) {
     rejectUpgrade(socket, 503, 'too many admin connections');
     return;
   }
   if (!hasHeader && ctx.admins.pendingFrom(ip) >= Defaults.maxPendingAdminsPerIp) {
-    // A socket without a header holds its slot until it authenticates or times out.
+    // A socket without a header holds its place until it authenticates or times out.
     rejectUpgrade(socket, 429, 'too many unauthenticated admin sockets from this address');
     return;
   }
-  ctx.wss.handleUpgrade(req, socket, head, (ws) => ctx.admins.accept(ws, ip, hasHeader));
+  ctx.wss.handleUpgrade(req, socket, head, (ws) => {
+    if (!hasHeader) ctx.admins.makeRoomToWait();
+    ctx.admins.accept(ws, ip, hasHeader);
+  });
 }

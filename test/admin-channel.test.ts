@@ -22,6 +22,7 @@ async function startChannel(subscribe: (channel: AdminChannel, admin: AdminSessi
   const wss = new WebSocketServer({ server, perMessageDeflate: false });
   const channel: AdminChannel = new AdminChannel({
     token: 'unused',
+    maxAdmins: 50,
     authTimeoutMs: 5000,
     maxBufferedBytes: 1024 * 1024,
     throttle: new AuthThrottle(5, 1000),

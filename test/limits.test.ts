@@ -94,21 +94,41 @@ test('MAX_MESSAGES_PER_SECOND: the wall clock stepping back (NTP) does not close
   }
 });
 
-test('MAX_ADMINS: beyond it 503; unauthenticated sockets count too', async () => {
+test('MAX_ADMINS: beyond it 503 for authenticated admins; sockets waiting for a token never keep one out', async () => {
   const t = await startTracker({ maxAdmins: 2 });
+  const opened: TestClient[] = [];
+  const open = async (localAddress: string) => {
+    const socket = connect(t.wsUrl('/admin/stream'), { localAddress });
+    opened.push(socket);
+    await new Promise((r) => socket.ws.once('open', r));
+    return socket;
+  };
+  const bearer = { headers: { authorization: `Bearer ${TOKEN}` } };
   try {
+    // Two silent sockets, from two addresses, fill the places to wait.
+    const silent = [await open('127.0.0.2'), await open('127.0.0.3')];
+    // They used to count toward MAX_ADMINS, so an admin with the token got 503.
     const first = await connectAdmin(t.wsUrl('/admin/stream'), TOKEN);
-    const pending = connect(t.wsUrl('/admin/stream'));
-    await new Promise((r) => pending.ws.once('open', r));
-    assert.is(await upgradeStatus(t.wsUrl('/admin/stream'), { headers: { authorization: `Bearer ${TOKEN}` } }), 503);
-    await pending.close();
-    await waitFor(async () => (await upgradeStatus(t.wsUrl('/admin/stream'), { headers: { authorization: `Bearer ${TOKEN}` } })) === 101, 5000, 'a free admin slot');
+    opened.push(first);
+    // A newcomer that will send its token: the oldest silent socket makes room.
+    const dashboard = await open('127.0.0.4');
+    assert.equal(await silent[0]!.closed, { code: CloseCode.TRY_AGAIN_LATER, reason: CloseReason.ADMIN_WAIT_EVICTED });
+    dashboard.send({ type: 'auth', token: TOKEN });
+    await dashboard.next((m) => m.type === 'snapshot');
+    // Two authenticated: MAX_ADMINS. Beyond it 503, token or not.
+    assert.is(await upgradeStatus(t.wsUrl('/admin/stream'), bearer), 503);
+    assert.is(await upgradeStatus(t.wsUrl('/admin/stream')), 503);
+    // One still waiting that authenticates now finds no room.
+    silent[1]!.send({ type: 'auth', token: TOKEN });
+    assert.equal(await silent[1]!.closed, { code: CloseCode.TRY_AGAIN_LATER, reason: CloseReason.ADMINS_FULL });
+    await dashboard.close();
+    await waitFor(async () => (await upgradeStatus(t.wsUrl('/admin/stream'), bearer)) === 101, 5000, 'a free admin slot');
     // Clients are not limited by the admin cap.
     const client = await connectClient(t.wsUrl('/ws'));
     await first.next((m) => m.type === 'connected' && m.user.sessionId === client.sessionId);
     await client.close();
-    await first.close();
   } finally {
+    await Promise.all(opened.map((s) => s.close()));
     await t.close();
   }
 });
