@@ -235,6 +235,18 @@ export const PostgresLimits = {
    * Its connection is then closed, not returned to the pool.
    */
   clientTimeoutGraceMs: 2000,
+  /**
+   * idle_in_transaction_session_timeout is this many times the statement
+   * timeout. A client that loses its connection between a statement and
+   * its COMMIT (a network partition: the server is never told) leaves a
+   * backend idle in its transaction, holding the rows it wrote locked;
+   * every later write of those rows would wait on it until the server's
+   * TCP stack gave up, hours later. The server ends such a session and
+   * frees its locks instead. Our transactions never pause between
+   * statements for more than a few ms of JavaScript, so twice the
+   * statement timeout leaves ample room for an event-loop stall.
+   */
+  idleInTransactionFactor: 2,
 } as const;
 
 export const MultiNode = {

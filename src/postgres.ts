@@ -112,7 +112,11 @@ export function redactUrl(url: string): string {
 /** Settings for one `pg` connection; shared by the pool and the listener. */
 export function clientConfig(options: PostgresOptions): pg.ClientConfig {
   const startup = ['-c TimeZone=UTC'];
-  if (options.statementTimeoutMs > 0) startup.push(`-c statement_timeout=${options.statementTimeoutMs}`);
+  if (options.statementTimeoutMs > 0) {
+    startup.push(`-c statement_timeout=${options.statementTimeoutMs}`);
+    // A transaction orphaned by a lost connection must not hold its locks forever (constants.ts).
+    startup.push(`-c idle_in_transaction_session_timeout=${options.statementTimeoutMs * PostgresLimits.idleInTransactionFactor}`);
+  }
   return {
     connectionString: options.url,
     connectionTimeoutMillis: options.connectTimeoutMs,
