@@ -109,16 +109,39 @@ export function redactUrl(url: string): string {
   }
 }
 
+/**
+ * The URL without its `options` parameter, and that parameter. pg lays
+ * what it parses from the URL over the explicit settings, so a URL that
+ * carries `options` (`?options=-c search_path=app`) would replace the
+ * tracker's own startup options, dropping UTC and the timeouts.
+ */
+function splitUrlOptions(url: string): { url: string; options: string | undefined } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { url, options: undefined };
+  }
+  const options = parsed.searchParams.get('options');
+  if (options === null) return { url, options: undefined };
+  parsed.searchParams.delete('options');
+  return { url: parsed.toString(), options };
+}
+
 /** Settings for one `pg` connection; shared by the pool and the listener. */
 export function clientConfig(options: PostgresOptions): pg.ClientConfig {
-  const startup = ['-c TimeZone=UTC'];
+  const fromUrl = splitUrlOptions(options.url);
+  // The URL's own options go first and ours after: the server applies `-c`
+  // settings in order, so the URL keeps its settings (search_path, …) and
+  // UTC and the timeouts stay as documented even if it names them too.
+  const startup = fromUrl.options?.trim() ? [fromUrl.options.trim(), '-c TimeZone=UTC'] : ['-c TimeZone=UTC'];
   if (options.statementTimeoutMs > 0) {
     startup.push(`-c statement_timeout=${options.statementTimeoutMs}`);
     // A transaction orphaned by a lost connection must not hold its locks forever (constants.ts).
     startup.push(`-c idle_in_transaction_session_timeout=${options.statementTimeoutMs * PostgresLimits.idleInTransactionFactor}`);
   }
   return {
-    connectionString: options.url,
+    connectionString: fromUrl.url,
     connectionTimeoutMillis: options.connectTimeoutMs,
     // statement_timeout is enforced by the server. A server that has stopped
     // answering (hung, or a network that drops packets silently) is caught

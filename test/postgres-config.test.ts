@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:http';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -12,6 +13,7 @@ import { ConfigError, loadConfig } from '../src/config.js';
 import { NodeDefaults } from '../src/constants.js';
 import { createTracker } from '../src/tracker.js';
 import { runCli } from './helpers/cli.js';
+import { startNode } from './helpers/multi-node.js';
 import { postgresForSuite } from './helpers/postgres.js';
 import { TOKEN } from './helpers/tracker.js';
 
@@ -77,6 +79,21 @@ settings('the CLI exits 2 on a malformed DATABASE_URL and on one it cannot use',
   assert.is(await unreachable.exited, 2);
   assert.match(unreachable.output(), /cannot use DATABASE_URL postgres:\/\/u:\*\*\*@127\.0\.0\.1:1\/roster/);
   assert.not.match(unreachable.output(), /s3cret/);
+});
+
+settings('a DATABASE_URL with its own `options` keeps them, and the tracker\'s session settings too', async () => {
+  const url = new URL(await postgres.freshDatabase());
+  url.searchParams.set('options', '-c search_path=public -c lock_timeout=4321 -c statement_timeout=0');
+  const node = await startNode(url.toString(), 'url-options', { dbStatementTimeoutMs: 1500 });
+  try {
+    const { rows } = await sql<Record<string, string>>`select current_setting('search_path') as search_path,
+      current_setting('lock_timeout') as lock_timeout, current_setting('statement_timeout') as statement_timeout,
+      current_setting('TimeZone') as time_zone, current_setting('idle_in_transaction_session_timeout') as idle`.execute(node.tracker.db);
+    assert.equal(rows[0], { search_path: 'public', lock_timeout: '4321ms', statement_timeout: '1500ms', time_zone: 'UTC', idle: '3s' });
+    assert.is(node.tracker.degradedReason, undefined);
+  } finally {
+    await node.close();
+  }
 });
 
 settings('db:migrate honours DATABASE_URL', async () => {
