@@ -11,6 +11,7 @@ import { createHttpServer } from './http-server.js';
 import { sendError } from './http-util.js';
 import { createLogger, type Logger } from './logger.js';
 import { SchemaError } from './migrations.js';
+import { NodeIdInUseError } from './node-lock.js';
 import { redactUrl } from './postgres.js';
 import { DatabaseInUseError } from './sqlite-lock.js';
 import { createTracker, type Tracker } from './tracker.js';
@@ -70,7 +71,7 @@ async function main(): Promise<void> {
   try {
     await tracker.start();
   } catch (error) {
-    const known = error instanceof SchemaError || error instanceof DatabaseInUseError;
+    const known = error instanceof SchemaError || error instanceof DatabaseInUseError || error instanceof NodeIdInUseError;
     failStartup(logger, known ? error.message : `cannot start on ${where}: ${messageOf(error)}`, error, EXIT_STARTUP);
   }
 

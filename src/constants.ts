@@ -268,6 +268,16 @@ export const MultiNode = {
   barrierTimeoutMs: 2000,
 } as const;
 
+/** The NODE_ID lock (node-lock.ts). */
+export const NodeLock = {
+  /** Prefix of the advisory lock's key text, so it cannot meet another application's locks by accident. */
+  namespace: 'roster:node:',
+  /** While a start waits for a NODE_ID's holder to go, it tries again this often. */
+  startRetryMs: 250,
+  /** Unanswered server-side keepalive probes before PostgreSQL drops the lock's connection. */
+  keepaliveCount: 3,
+} as const;
+
 export const SchemaMode = ['migrate', 'verify'] as const;
 export type SchemaMode = (typeof SchemaMode)[number];
 

@@ -6,6 +6,7 @@ export { openPostgres, openDatabase, type PostgresOptions, type DatabaseConfig }
 export { listNodes, type NodeRow } from './node-repository.js';
 export { migrateToLatest, pendingMigrations, prepareSchema, createMigrator, SchemaError } from './migrations.js';
 export { DatabaseInUseError } from './sqlite-lock.js';
+export { NodeIdInUseError } from './node-lock.js';
 export {
   createUser,
   createUsers,

@@ -1,7 +1,8 @@
 /**
- * The multi-node side of a tracker on PostgreSQL: its node registry
- * (heartbeat, reaping, restart cleanup), its event listener, and the admin
- * stream fed from the database instead of from local commits.
+ * The multi-node side of a tracker on PostgreSQL: its NODE_ID lock (one
+ * live process per id, node-lock.ts), its node registry (heartbeat,
+ * reaping, restart cleanup), its event listener, and the admin stream fed
+ * from the database instead of from local commits.
  *
  * Every node keeps the whole cluster's rows in memory (cluster-view.ts),
  * loaded after each LISTEN and then kept current by the change
@@ -32,6 +33,7 @@ import type { Page } from './committed-view.js';
 import { CloseCode, CloseReason, MultiNode, RetryBackoff, SNAPSHOT_FRAGMENT_ROWS } from './constants.js';
 import type { Database } from './database.js';
 import type { Logger } from './logger.js';
+import { NodeIdLock } from './node-lock.js';
 import { NodeRegistry } from './node-registry.js';
 import { encodeChange, PgListener, PgSnapshot, publishBarrier, publishChange, publishKick, type RemoteChange } from './pg-events.js';
 import { writeBatchInStatements } from './batch-write.js';
@@ -71,6 +73,7 @@ interface BarrierWaiter {
 
 export class MultiNodeHub {
   readonly #options: MultiNodeOptions;
+  readonly #lock: NodeIdLock;
   readonly #registry: NodeRegistry;
   readonly #listener: PgListener;
   /** Every node's rows, for admin snapshots. */
@@ -88,6 +91,18 @@ export class MultiNodeHub {
   constructor(options: MultiNodeOptions) {
     this.#options = options;
     const { db, nodeId, logger } = options;
+    this.#lock = new NodeIdLock({
+      nodeId,
+      logger,
+      // A run that died on another machine holds the lock until PostgreSQL
+      // finds it gone (keepalive set from the TTL): about as long as a
+      // survivor takes to declare it dead.
+      startWaitMs: options.ttlMs,
+      // The writer's next reconcile fails on the fence (nodeStore's guard):
+      // it degrades now, with the reason, and rewrites its rows once regained.
+      onTaken: () => options.resync(),
+      onRegained: () => options.resync(),
+    });
     this.#registry = new NodeRegistry({
       db,
       nodeId,
@@ -96,12 +111,14 @@ export class MultiNodeHub {
       logger,
       announceLeaves: (trx, sessionIds) => publishChange(trx, { connected: [], activity: [], disconnected: sessionIds }, nodeId),
       onRevived: () => options.resync(),
+      mayWrite: () => this.#lock.takenError === undefined,
     });
     this.#listener = new PgListener({
       config: options.listenerConfig,
       logger,
       // At least a second, so a busy server is not mistaken for a dead one.
       probeMs: Math.max(options.heartbeatMs, 1000),
+      onConnect: (client) => this.#lock.acquire(client),
       fetchUsers: async (ids) => (await Promise.all(ids.map((id) => getUserBySessionId(db, id)))).filter((u): u is User => u !== undefined),
       onChange: (change) => this.#onChange(change),
       onListening: (reconnected) => this.#onListening(reconnected),
@@ -115,7 +132,11 @@ export class MultiNodeHub {
     return this.#listener.listening;
   }
 
-  /** LISTEN first, so no change committed after registration is missed. */
+  /**
+   * Take the NODE_ID lock and LISTEN (on one connection; rejects with
+   * NodeIdInUseError when another live node has this id, before any row
+   * is touched), then register, so no change committed after registration is missed.
+   */
   async start(): Promise<void> {
     await this.#listener.start();
     await this.#registry.start();
@@ -126,7 +147,14 @@ export class MultiNodeHub {
     await this.#registry.stop();
   }
 
-  retire(): Promise<number> {
+  /** Why this node must not write its rows: another process holds its NODE_ID. */
+  get ownerError(): Error | undefined {
+    return this.#lock.takenError;
+  }
+
+  /** Delete this node's rows, unless they are not ours: start failed on the lock, or another process took the id since. */
+  async retire(): Promise<number> {
+    if (!this.#lock.held) return 0;
     return this.#registry.retire();
   }
 
@@ -307,14 +335,28 @@ export class MultiNodeHub {
  * PostgreSQL each batch is written as one statement (postgres-batch.ts),
  * and with several nodes that statement also NOTIFYs the change.
  */
-export function nodeStore(nodeId: string, options: { postgres: boolean; multiNode: boolean }): RowStore {
-  const listOwnSessionIds = (db: Database) => listSessionIdsOfNode(db, nodeId);
+export function nodeStore(
+  nodeId: string,
+  options: { postgres: boolean; multiNode: boolean; fence?: () => Error | undefined },
+): RowStore {
+  // While another process holds our NODE_ID every write fails with why, so
+  // the writer degrades (and says so in /health) instead of fighting it.
+  const guard = () => {
+    const error = options.fence?.();
+    if (error !== undefined) throw error;
+  };
+  const listOwnSessionIds = async (db: Database) => {
+    guard();
+    return listSessionIdsOfNode(db, nodeId);
+  };
   if (!options.postgres) return { listOwnSessionIds, writeBatch: (db, batch) => writeBatchInStatements(db, batch, nodeId) };
   return {
     listOwnSessionIds,
     singleStatement: true,
-    writeBatch: (db, batch) =>
-      writeBatchInOneStatement(db, batch, nodeId, MultiNode.channel, options.multiNode ? encodeChange(batch, nodeId) : []),
+    writeBatch: async (db, batch) => {
+      guard();
+      await writeBatchInOneStatement(db, batch, nodeId, MultiNode.channel, options.multiNode ? encodeChange(batch, nodeId) : []);
+    },
   };
 }
 

@@ -1,6 +1,7 @@
 /**
  * This node's entry in the `nodes` table: registration at start (clearing
- * the rows an earlier run with the same NODE_ID left), a heartbeat every
+ * the rows an earlier run with the same NODE_ID left; it starts only once
+ * the NODE_ID lock is ours, so no live node has that id), a heartbeat every
  * `heartbeatMs`, the reaping of nodes not seen for `ttlMs`, and removal at
  * a graceful stop. Every step that deletes rows announces the leaves in
  * the same transaction (see pg-events.ts), so other nodes' admins see them.
@@ -24,6 +25,8 @@ export interface NodeRegistryOptions {
   announceLeaves(trx: Database, sessionIds: string[]): Promise<void>;
   /** Our row was gone at a heartbeat: we were declared dead and our rows deleted. */
   onRevived(): void;
+  /** False while another process holds our NODE_ID: heartbeats and reaping pause. */
+  mayWrite(): boolean;
 }
 
 export class NodeRegistry {
@@ -64,6 +67,7 @@ export class NodeRegistry {
   /** One heartbeat, then a look for dead nodes. Failures are logged, not thrown. */
   async #beat(): Promise<void> {
     const { db, nodeId, logger } = this.#options;
+    if (!this.#options.mayWrite()) return;
     try {
       if (!(await heartbeatNode(db, nodeId))) {
         logger.warn({ nodeId }, 'this node was declared dead by another; registering again');

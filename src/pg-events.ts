@@ -14,8 +14,9 @@
  * connected user too large for a chunk (hostile metadata full of escapes)
  * travels as a reference and is read back by session id on arrival.
  *
- * Listening: one dedicated `pg` client per node (not a pool connection).
- * When it is lost, it reconnects with backoff and reports `onListening`
+ * Listening: one dedicated `pg` client per node (not a pool connection),
+ * whose session also holds the node's NODE_ID lock (node-lock.ts, taken
+ * by `onConnect` before each LISTEN). When it is lost, it reconnects with backoff and reports `onListening`
  * again, so the owner can send admins a fresh snapshot for what was missed.
  */
 import pg from 'pg';
@@ -124,6 +125,12 @@ export interface PgListenerOptions {
   fetchUsers(sessionIds: string[]): Promise<User[]>;
   /** Each chunk, in commit order, after decoding. */
   onChange(change: RemoteChange): void;
+  /**
+   * Run on each new connection before it LISTENs (the NODE_ID lock). If it
+   * throws, the attempt fails: start() rejects with its error, or the
+   * reconnect is retried with backoff.
+   */
+  onConnect?(client: pg.Client): Promise<void>;
   /** The LISTEN is (again) in place; changes from before may have been missed. */
   onListening(reconnected: boolean): void;
   /** The connection was lost; changes are being missed until onListening. */
@@ -223,6 +230,7 @@ export class PgListener {
     this.#client = client;
     try {
       await client.connect();
+      await this.#options.onConnect?.(client);
       await client.query(`LISTEN ${MultiNode.channel}`);
     } catch (error) {
       if (this.#client === client) this.#client = undefined;
@@ -251,6 +259,7 @@ export class PgListener {
     clearTimeout(this.#retryTimer);
     this.#retryTimer = setTimeout(() => {
       this.#connect().catch((error) => {
+        // Debug only: a NODE_ID taken by another process is logged once, as an error, by its owner.
         this.#options.logger.debug({ err: error }, 'event listener reconnect failed');
         this.#scheduleRetry();
       });

@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type pg from 'pg';
 import { WebSocketServer } from 'ws';
 import { AdminChannel, type AdminSession } from './admin-channel.js';
 import { AuthThrottle } from './auth.js';
@@ -28,13 +29,14 @@ import { createQueryLog } from './query-log.js';
 import type { CommittedChange } from './batch-write.js';
 import { RecordWriter } from './record-writer.js';
 import { MultiNodeHub, nodeStore } from './multi-node.js';
+import { serverKeepalive } from './node-lock.js';
 import { clientConfig, isPostgres, openPostgres, postgresOptions } from './postgres.js';
 import { archiveLostUsers } from './history-repository.js';
 import { deleteAllUsers, listUsersOfNodes, withTransaction } from './repository.js';
 import { shutdownTracker } from './shutdown.js';
 import { lockSqliteFile, type SqliteFileLock } from './sqlite-lock.js';
 import { watchDatabaseFile } from './database-file.js';
-import { resolveOptions, type TrackerOptions } from './tracker-options.js';
+import { resolveOptions, type ResolvedOptions, type TrackerOptions } from './tracker-options.js';
 import type { Touch, User } from './types.js';
 import { handleUpgrade } from './upgrade-handler.js';
 import { activeUsersEnvelope, SNAPSHOT_ENVELOPE } from './user-json.js';
@@ -69,6 +71,16 @@ export interface Tracker extends EventEmitter<TrackerEvents> {
 
 export function createTracker(options: TrackerOptions): Tracker {
   return new TrackerImpl(options);
+}
+
+/** The listener's connection, which also holds the NODE_ID lock: server keepalive bounded by the TTL (node-lock.ts). */
+function listenerConfig(resolved: ResolvedOptions): pg.ClientConfig {
+  const base = clientConfig(postgresOptions({ ...resolved, databaseUrl: resolved.databaseUrl! }));
+  return {
+    ...base,
+    options: [base.options, ...serverKeepalive(resolved.nodeTtlMs)].join(' '),
+    application_name: `roster-listener:${resolved.nodeId}`,
+  };
 }
 
 class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
@@ -123,7 +135,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       onUnrecorded: (sessionIds) => this.#welcome(sessionIds),
       onDegraded: (reason) => this.emit(TrackerEvent.DEGRADED, reason),
       onRecovered: () => this.emit(TrackerEvent.RECOVERED),
-      store: nodeStore(resolved.nodeId, { postgres: isPostgres(db), multiNode }),
+      store: nodeStore(resolved.nodeId, { postgres: isPostgres(db), multiNode, fence: () => this.#multi?.ownerError }),
       metrics,
     });
     const admins = new AdminChannel({
@@ -143,10 +155,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
           nodeId: resolved.nodeId,
           heartbeatMs: resolved.nodeHeartbeatMs,
           ttlMs: resolved.nodeTtlMs,
-          listenerConfig: {
-            ...clientConfig(postgresOptions({ ...resolved, databaseUrl: resolved.databaseUrl! })),
-            application_name: `roster-listener:${resolved.nodeId}`,
-          },
+          listenerConfig: listenerConfig(resolved),
           logger,
           admins,
           resync: () => void writer.resync().catch(() => {}),

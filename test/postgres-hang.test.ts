@@ -71,6 +71,9 @@ test('a connection that stops answering is replaced: /health answers 503 at its 
     assert.equal(ids, expected);
     assert.ok(proxy.opened > opened, 'a new connection was opened');
     await waitFor(() => node.tracker.degradedReason === undefined, 15_000, 'the node healthy');
+    // The listener's frozen session still holds the NODE_ID lock as far as
+    // the server knows: the node ends that session of its own and listens again.
+    await waitFor(async () => (await fetch(node.httpUrl('/health'))).status === 200, 15_000, 'the listener back');
   } finally {
     for (const c of clients) await c.close();
     await closeWithin(node, 10_000).catch(() => {});
