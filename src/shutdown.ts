@@ -1,6 +1,6 @@
 /**
  * The graceful shutdown sequence, bounded by `shutdownTimeoutMs`:
- *   1. stop accepting;  2. close clients and admins with 1001;
+ *   1. stop accepting (new upgrades get 503);  2. close clients and admins with 1001;
  *   3. write pending touches;  4. delete this run's rows;
  *   5. close the database.  (The CLI then exits 0.)
  * Sockets still open when the bound passes are terminated. Closing gets
@@ -30,12 +30,23 @@ export interface ShutdownParts {
 }
 
 export async function shutdownTracker(parts: ShutdownParts): Promise<void> {
+  const { ctx } = parts;
+  ctx.stopping = true;
+  ctx.logger.info({ connections: ctx.live.size, admins: ctx.admins.size }, 'shutdown: stop accepting');
+  try {
+    await shutdownSteps(parts);
+  } finally {
+    // The listener stays while stopping, so that upgrades to our paths are
+    // answered 503 (upgrade-handler.ts): without any upgrade listener, Node
+    // would hand them to the request handler, which answers 426.
+    ctx.options.server.off('upgrade', parts.onUpgrade);
+  }
+}
+
+async function shutdownSteps(parts: ShutdownParts): Promise<void> {
   const { ctx, multi } = parts;
   const { admins, db, live, logger, options, writer } = ctx;
-  ctx.stopping = true;
   const deadline = Date.now() + options.shutdownTimeoutMs;
-  logger.info({ connections: live.size, admins: admins.size }, 'shutdown: stop accepting');
-  options.server.off('upgrade', parts.onUpgrade);
   const timersStopped = parts.stopTimers();
 
   logger.info('shutdown: closing sockets with 1001');

@@ -4,6 +4,7 @@
  * Clients that never answer the close are terminated once the bound passes.
  */
 import { rmSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { suite } from 'uvu';
@@ -11,8 +12,8 @@ import * as assert from 'uvu/assert';
 import { CloseCode, CloseReason, Defaults } from '../src/constants.js';
 import { startChildServer, type ChildServer } from './helpers/child-server.js';
 import { rawUpgrade, type RawPeer } from './helpers/raw-ws.js';
-import { tempDir } from './helpers/tracker.js';
-import { connect, type TestClient } from './helpers/ws-client.js';
+import { startTracker, tempDir } from './helpers/tracker.js';
+import { connect, waitFor, type TestClient } from './helpers/ws-client.js';
 
 const test = suite('shutdown');
 const CLIENTS = 3000;
@@ -102,5 +103,34 @@ test('clients that never answer the close are terminated once SHUTDOWN_TIMEOUT_M
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('upgrades that arrive while stopping get 503 and their socket closed; the listener goes once stopped', async () => {
+  const t = await startTracker({ shutdownTimeoutMs: 30_000 });
+  // Never answers the close frame, so stop() waits on it until we let go.
+  const mute = await rawUpgrade(t.port, '/ws', { allowHalfOpen: true });
+  try {
+    await mute.nextJson((m) => m.type === 'welcome');
+    assert.is(t.server.listenerCount('upgrade'), 1);
+    const stopping = t.tracker.stop();
+    assert.equal(await mute.closed, { code: CloseCode.GOING_AWAY, reason: CloseReason.SHUTDOWN }, 'shutdown under way');
+    for (const path of ['/ws', '/admin/stream']) {
+      const peer = await rawUpgrade(t.port, path, { allowHalfOpen: true });
+      assert.is(peer.status, 503, `${path} while stopping`);
+      assert.is(peer.headers.connection, 'close');
+    }
+    // The refused sockets are closed by the server, though these peers never close their side.
+    await waitFor(async () => (await openConnections(t.server)) === 1, 5000, 'only the mute socket left');
+    mute.destroy();
+    await stopping;
+    assert.is(t.server.listenerCount('upgrade'), 0, 'nothing left on the server once stopped');
+  } finally {
+    mute.destroy();
+    await t.close();
+  }
+});
+
+function openConnections(server: Server): Promise<number> {
+  return new Promise((resolve, reject) => server.getConnections((error, count) => (error ? reject(error) : resolve(count))));
+}
 
 test.run();
