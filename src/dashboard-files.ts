@@ -29,11 +29,12 @@ const SECURITY_HEADERS = {
   'cache-control': 'no-cache',
 };
 
-export type DashboardFiles = ReadonlyMap<string, { body: Buffer; type: string }>;
+export type DashboardFile = { body: Buffer; type: string };
+export type DashboardFiles = ReadonlyMap<string, DashboardFile>;
 
 /** Read every servable file once; each tracker keeps its own copy. */
 export function loadDashboardFiles(folder: string = DASHBOARD_FOLDER): DashboardFiles {
-  const loaded = new Map<string, { body: Buffer; type: string }>();
+  const loaded = new Map<string, DashboardFile>();
   let names: string[] = [];
   try {
     names = readdirSync(folder);
@@ -47,11 +48,13 @@ export function loadDashboardFiles(folder: string = DASHBOARD_FOLDER): Dashboard
   return loaded;
 }
 
-/** `subpath` is what follows /admin: '' or '/' for the page, '/app.js' etc. */
-export function serveDashboard(files: DashboardFiles, subpath: string, req: IncomingMessage, res: ServerResponse): boolean {
-  const file = files.get(subpath === '' || subpath === '/' ? '/index.html' : subpath);
-  if (file === undefined) return false;
+/** `subpath` is what follows /admin: '' or '/' for the page, '/app.js' etc.; undefined if not shipped. */
+export function dashboardFile(files: DashboardFiles, subpath: string): DashboardFile | undefined {
+  return files.get(subpath === '' || subpath === '/' ? '/index.html' : subpath);
+}
+
+/** Answer a GET or HEAD for one of the files. */
+export function serveDashboardFile(file: DashboardFile, req: IncomingMessage, res: ServerResponse): void {
   res.writeHead(200, { 'content-type': file.type, 'content-length': file.body.length, ...SECURITY_HEADERS });
   res.end(req.method === 'HEAD' ? undefined : file.body);
-  return true;
 }

@@ -8,7 +8,7 @@ import { sql } from 'kysely';
 import { bearerToken, tokensEqual, type AuthThrottle } from './auth.js';
 import { ActiveUsersLimits, Defaults, Paths } from './constants.js';
 import type { TrackerContext } from './context.js';
-import { serveDashboard } from './dashboard-files.js';
+import { dashboardFile, serveDashboardFile } from './dashboard-files.js';
 import { parseTarget, retryAfter, sendError, sendJson, sendJsonText, type RequestTarget } from './http-util.js';
 import { serveHistory, serveHistoryStats, serveMetrics } from './observability-routes.js';
 import { remoteAddress } from './metadata.js';
@@ -37,8 +37,11 @@ export function handleRequest(ctx: TrackerContext, req: IncomingMessage, res: Se
   } else if (path === Paths.CLIENT || path === Paths.ADMIN_STREAM) {
     sendError(res, 426, 'this endpoint speaks WebSocket', { upgrade: 'websocket', connection: 'Upgrade' });
   } else if (path === Paths.DASHBOARD || path.startsWith(Paths.DASHBOARD + '/')) {
-    if (!allowMethod(req, res)) return true;
-    if (!serveDashboard(ctx.dashboard, path.slice(Paths.DASHBOARD.length), req, res)) return false;
+    // The file first: any other path under /admin, whatever its method,
+    // may be the host app's own route (POST /admin/settings).
+    const file = dashboardFile(ctx.dashboard, path.slice(Paths.DASHBOARD.length));
+    if (file === undefined) return false;
+    if (allowMethod(req, res)) serveDashboardFile(file, req, res);
   } else {
     return false;
   }
