@@ -66,6 +66,15 @@ export const Paths = {
   HISTORY_STATS: '/history/stats',
 } as const;
 
+/**
+ * `Allow` on a 405. The plain HTTP paths are read-only; a WebSocket
+ * handshake is always a GET (RFC 6455 §4.1).
+ */
+export const Allow = {
+  READ: 'GET, HEAD',
+  UPGRADE: 'GET',
+} as const;
+
 /** Names of the events a tracker emits for its host application. */
 export const TrackerEvent = {
   CONNECTED: 'connected',

@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sql } from 'kysely';
 import { bearerToken, tokensEqual, type AuthThrottle } from './auth.js';
-import { ActiveUsersLimits, Defaults, Paths } from './constants.js';
+import { ActiveUsersLimits, Allow, Defaults, Paths } from './constants.js';
 import type { TrackerContext } from './context.js';
 import { dashboardFile, serveDashboardFile } from './dashboard-files.js';
 import { parseTarget, retryAfter, sendError, sendJson, sendJsonText, type RequestTarget } from './http-util.js';
@@ -35,7 +35,9 @@ export function handleRequest(ctx: TrackerContext, req: IncomingMessage, res: Se
   } else if (path === Paths.HISTORY_STATS) {
     if (allowMethod(req, res) && authorized(ctx, req, res)) void serveHistoryStats(ctx, res);
   } else if (path === Paths.CLIENT || path === Paths.ADMIN_STREAM) {
-    sendError(res, 426, 'this endpoint speaks WebSocket', { upgrade: 'websocket', connection: 'Upgrade' });
+    // No `Connection` of ours: setting it would make Node keep the socket
+    // open even for a client that asked to close (or spoke HTTP/1.0).
+    if (allowMethod(req, res)) sendError(res, 426, 'this endpoint speaks WebSocket', { upgrade: 'websocket' });
   } else if (path === Paths.DASHBOARD || path.startsWith(Paths.DASHBOARD + '/')) {
     // The file first: any other path under /admin, whatever its method,
     // may be the host app's own route (POST /admin/settings).
@@ -50,7 +52,7 @@ export function handleRequest(ctx: TrackerContext, req: IncomingMessage, res: Se
 
 function allowMethod(req: IncomingMessage, res: ServerResponse): boolean {
   if (req.method === 'GET' || req.method === 'HEAD') return true;
-  sendError(res, 405, 'method not allowed', { allow: 'GET, HEAD' });
+  sendError(res, 405, 'method not allowed', { allow: Allow.READ });
   return false;
 }
 

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { bearerToken, tokensEqual } from './auth.js';
 import { openClientConnection } from './client-connection.js';
 import type { ClosingWebSocket } from './closing-websocket.js';
-import { Defaults, Paths } from './constants.js';
+import { Allow, Defaults, Paths } from './constants.js';
 import type { TrackerContext } from './context.js';
 import { parseTarget, rejectUpgrade, retryAfter, type RequestTarget } from './http-util.js';
 import { remoteAddress } from './metadata.js';
@@ -19,7 +19,10 @@ export function handleUpgrade(ctx: TrackerContext, req: IncomingMessage, socket:
   const path = url?.pathname;
   if (path !== Paths.CLIENT && path !== Paths.ADMIN_STREAM) return false;
   socket.on('error', () => socket.destroy());
-  if (ctx.stopping) {
+  if (req.method !== 'GET') {
+    // Refused here like every other upgrade: ws would answer 405 in HTML, without Allow.
+    rejectUpgrade(socket, 405, 'method not allowed', { Allow: Allow.UPGRADE });
+  } else if (ctx.stopping) {
     rejectUpgrade(socket, 503, 'server shutting down');
   } else if (req.rawHeaders.length / 2 > Defaults.maxHeadersCount) {
     rejectUpgrade(socket, 431, 'too many request headers');

@@ -5,7 +5,7 @@
  * its method, is left to the app.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { suite } from 'uvu';
@@ -16,6 +16,7 @@ import { TOKEN, tempDir } from './helpers/tracker.js';
 const test = suite('http methods');
 
 interface HostApp {
+  port: number;
   base: string;
   tracker: Tracker;
   close(): Promise<void>;
@@ -35,8 +36,10 @@ async function startHostApp(): Promise<HostApp> {
   const tracker = createTracker({ server, databasePath: join(dir, 'roster.db'), adminToken: TOKEN });
   await tracker.start();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const port = (server.address() as AddressInfo).port;
+  const base = `http://127.0.0.1:${port}`;
   return {
+    port,
     base,
     tracker,
     async close() {
@@ -64,6 +67,80 @@ test('paths under /admin that are not dashboard files are the host app\'s, whate
       assert.is(res.headers.get('allow'), 'GET, HEAD');
     }
     assert.is((await fetch(`${app.base}/admin/app.js`, { method: 'HEAD' })).status, 200);
+  } finally {
+    await app.close();
+  }
+});
+
+interface RawResponse {
+  status: number;
+  /** Lower-cased names; the last value of a repeated header. */
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Send `head` as is and read everything until the server closes the connection. */
+function rawRequest(port: number, head: string): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('latin1');
+      const end = text.indexOf('\r\n\r\n');
+      const [statusLine, ...lines] = text.slice(0, end).split('\r\n');
+      const headers: Record<string, string> = {};
+      for (const line of lines) {
+        const i = line.indexOf(':');
+        headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+      }
+      resolve({ status: Number(statusLine?.split(' ')[1]), headers, body: text.slice(end + 4) });
+    });
+    socket.write(head);
+  });
+}
+
+const UPGRADE_HEADERS = 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
+
+test('/ws and /admin/stream: 426 to a plain GET or HEAD, 405 with Allow to other methods, plain or upgrade', async () => {
+  const app = await startHostApp();
+  try {
+    for (const path of ['/ws', '/admin/stream']) {
+      for (const method of ['GET', 'HEAD']) {
+        const res = await fetch(app.base + path, { method });
+        assert.is(res.status, 426, `${method} ${path}`);
+        assert.is(res.headers.get('upgrade'), 'websocket');
+      }
+      for (const method of ['POST', 'PUT', 'DELETE']) {
+        const res = await fetch(app.base + path, { method });
+        assert.is(res.status, 405, `plain ${method} ${path}`);
+        assert.is(res.headers.get('allow'), 'GET, HEAD');
+      }
+      // An upgrade that is not a GET is refused by the tracker, as JSON with Allow, and closed.
+      for (const method of ['POST', 'HEAD']) {
+        const res = await rawRequest(app.port, `${method} ${path} HTTP/1.1\r\nHost: x\r\n${UPGRADE_HEADERS}\r\n`);
+        assert.is(res.status, 405, `${method} upgrade on ${path}`);
+        assert.is(res.headers.allow, 'GET');
+        assert.match(res.headers['content-type'] ?? '', 'application/json');
+        if (method !== 'HEAD') assert.equal(JSON.parse(res.body), { error: 'method not allowed' });
+      }
+    }
+    assert.is(app.tracker.connections, 0);
+  } finally {
+    await app.close();
+  }
+});
+
+test('the 426 leaves Connection to Node: a client that asks to close (or speaks HTTP/1.0) is closed', async () => {
+  const app = await startHostApp();
+  try {
+    for (const head of ['GET /ws HTTP/1.0\r\nHost: x\r\n\r\n', 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n']) {
+      const res = await rawRequest(app.port, head);
+      assert.is(res.status, 426, head);
+      assert.is(res.headers.upgrade, 'websocket');
+      assert.is(res.headers.connection, 'close', head);
+    }
   } finally {
     await app.close();
   }
