@@ -100,7 +100,10 @@ class HistoryView {
   #cursor = null;
   #pagedOlder = false;
   #timer = 0;
-  #loading = false;
+  /** The page load in flight, if any: a newer request aborts it. */
+  #pageLoad = null;
+  /** The user filter the rows shown were loaded with; older pages keep to it. */
+  #shownUser = '';
 
   constructor(board) {
     this.#board = board;
@@ -126,8 +129,9 @@ class HistoryView {
     void this.refresh();
     this.#timer = setInterval(() => {
       void this.#loadStats();
-      // Paging back in time must not be undone under the reader.
-      if (this.#ui.section.open && !this.#pagedOlder) void this.#loadPage(false);
+      // Paging back in time must not be undone under the reader, nor a load
+      // the reader started cut short by the timer.
+      if (this.#ui.section.open && !this.#pagedOlder && this.#pageLoad === null) void this.#loadPage(false);
     }, REFRESH_MS);
   }
 
@@ -137,10 +141,10 @@ class HistoryView {
     return Promise.all([this.#loadStats(), this.#ui.section.open ? this.#loadPage(false) : undefined]);
   }
 
-  async #get(path) {
+  async #get(path, signal) {
     const token = sessionStorage.getItem(TOKEN_KEY);
     if (!token) return null;
-    const res = await fetch(path, { headers: { authorization: `Bearer ${token}` }, cache: 'no-store' });
+    const res = await fetch(path, { headers: { authorization: `Bearer ${token}` }, cache: 'no-store', signal });
     if (res.status === 401) throw new Error('the server rejected this admin token');
     if (!res.ok) throw new Error(`${path.split('?')[0]} answered ${res.status}`);
     return res.json();
@@ -158,16 +162,25 @@ class HistoryView {
     }
   }
 
+  /**
+   * A fresh load (the first page, for the filter as it is now) aborts any
+   * load in flight, so the table always ends up matching the filter box:
+   * a filter submitted during a slow load is never dropped, and the older
+   * answer never lands over the newer one. Paging older waits its turn.
+   */
   async #loadPage(older) {
-    if (this.#loading) return;
-    this.#loading = true;
+    if (older && this.#pageLoad !== null) return;
+    this.#pageLoad?.abort();
+    const load = new AbortController();
+    this.#pageLoad = load;
     const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
-    const user = this.#ui.filter.value.trim();
+    const user = older ? this.#shownUser : this.#ui.filter.value.trim();
     if (user) params.set('user', user);
     if (older && this.#cursor) params.set('before', this.#cursor);
     try {
-      const page = await this.#get(`/history?${params}`);
-      if (page === null) return;
+      const page = await this.#get(`/history?${params}`, load.signal);
+      if (page === null || load.signal.aborted) return;
+      this.#shownUser = user;
       const now = Date.now();
       const rows = page.sessions.map((s) => sessionRow(s, now));
       if (older) {
@@ -182,9 +195,9 @@ class HistoryView {
       const scope = user ? ` for “${user}”` : '';
       this.#showStatus(shown === 0 ? `No ended sessions${scope} yet.` : `${formatCount(shown)} sessions${scope}, newest first.`);
     } catch (error) {
-      this.#showStatus(`History unavailable: ${error.message}.`);
+      if (!load.signal.aborted) this.#showStatus(`History unavailable: ${error.message}.`);
     } finally {
-      this.#loading = false;
+      if (this.#pageLoad === load) this.#pageLoad = null;
     }
   }
 

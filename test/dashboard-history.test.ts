@@ -3,7 +3,7 @@
  * section (last-hour stats, recent sessions, user filter, paging) and the
  * live table's per-connection message count.
  */
-import type { Page } from 'playwright-core';
+import type { Page, Request, Route } from 'playwright-core';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { insertSessions, type SessionRecord } from '../src/history-repository.js';
@@ -15,6 +15,24 @@ const test = suite('dashboard history');
 const chromium = browserForSuite(test);
 
 const historyIds = (page: Page) => page.$$eval('#history-rows tr', (rows) => rows.map((r) => r.getAttribute('data-session-id')));
+
+/** An ended session of `user`, `i` seconds before the newest. */
+function endedSession(i: number, user: string, now = Date.now()): SessionRecord {
+  return {
+    id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+    sessionId: `${user.slice(0, 8)}-${i}`,
+    user,
+    remoteAddress: '10.0.0.1',
+    userAgent: 'test',
+    connectedAt: new Date(now - 60_000 - i * 1000).toISOString(),
+    disconnectedAt: new Date(now - 1000 - i * 1000).toISOString(),
+    durationMs: 59_000,
+    closeCode: 1000,
+    closeReason: '',
+    messages: i,
+    bytesIn: 0,
+  };
+}
 
 test('stats, recent sessions with close codes, the user filter and paging', async () => {
   const t = await startTracker();
@@ -98,6 +116,57 @@ test('the live table shows each connection\'s message count', async () => {
     assert.equal(dash.errors, []);
   } finally {
     for (const c of clients) c.ws.terminate();
+    await dash.close();
+    await t.close();
+  }
+});
+
+test('a filter submitted while a history load is in flight is applied, and the older answer never lands over it', async () => {
+  const t = await startTracker();
+  const dash = await openDashboard(chromium.browser, t.httpUrl(`/admin#token=${TOKEN}`));
+  const { page } = dash;
+  // The first page load (unfiltered) is held until the test lets it go.
+  let letGo!: () => void;
+  const held = new Promise<void>((resolve) => (letGo = resolve));
+  let heldRequest!: (request: Request) => void;
+  const firstSeen = new Promise<Request>((resolve) => (heldRequest = resolve));
+  let first: Request | undefined;
+  await page.route('**/history?*', async (route: Route) => {
+    if (first === undefined && !new URL(route.request().url()).searchParams.has('user')) {
+      first = route.request();
+      heldRequest(first);
+      await held;
+      await route.continue().catch(() => {}); // the page may have aborted it
+    } else {
+      await route.continue();
+    }
+  });
+  try {
+    await insertSessions(t.tracker.db, ['alice', 'bob', 'carol', 'alice', 'bob'].map((user, i) => endedSession(i, user)));
+    await page.waitForSelector('#state[data-state="live"]');
+    await page.click('#history > summary');
+    const request = await firstSeen;
+    const firstDone = new Promise<void>((resolve) => {
+      const settle = (r: Request) => r === request && resolve();
+      page.on('requestfinished', settle);
+      page.on('requestfailed', settle);
+    });
+    await page.fill('#history-user', 'alice');
+    await page.click('#history-form button[type="submit"]');
+    const alice = ['alice-0', 'alice-3'];
+    await waitFor(async () => (await historyIds(page)).join() === alice.join(), 5000, 'the filtered rows');
+    assert.match(await textOf(page, '#history-status'), 'alice');
+
+    letGo();
+    await firstDone;
+    // Let the page run whatever the old answer would have set off.
+    await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 0)));
+    assert.equal(await historyIds(page), alice, 'still only what the filter box asks for');
+    assert.is(await page.inputValue('#history-user'), 'alice');
+    assert.match(await textOf(page, '#history-status'), 'alice');
+    assert.equal(dash.errors, []);
+  } finally {
+    letGo();
     await dash.close();
     await t.close();
   }
