@@ -60,7 +60,7 @@ function buildSection() {
   ]);
   const status = el('p', { id: 'history-status', class: 'shown', role: 'status', 'aria-live': 'polite' });
   const rows = el('tbody', { id: 'history-rows' });
-  const head = el('tr', {}, ['Ended', 'User', 'Address', 'Duration', 'Messages', 'Close', 'Session'].map((name) => el('th', { scope: 'col', text: name })));
+  const head = el('tr', {}, COLUMNS.map(([name, key]) => el('th', { scope: 'col', class: `h-${key}`, text: name })));
   const table = el('table', { class: 'history-table', id: 'history-table' }, [
     el('caption', { class: 'visually-hidden', text: 'Ended sessions, newest first' }),
     el('thead', {}, [head]),
@@ -78,6 +78,22 @@ function buildSection() {
   return { section, ended: ended.dd, started: started.dd, median: median.dd, filter, form, status, rows, more };
 }
 
+/** Column headings and the class that sizes each (history.css). */
+const COLUMNS = [
+  ['Ended', 'ended'],
+  ['User', 'user'],
+  ['Address', 'addr'],
+  ['Duration', 'duration'],
+  ['Messages', 'msgs'],
+  ['Close', 'close'],
+  ['Session', 'session'],
+];
+
+/** A text cell; the layout cuts long values short, so the full text is in its title. */
+function textCell(text, props = {}) {
+  return el('td', { ...props, title: text, text });
+}
+
 function sessionRow(s, now) {
   const ended = Date.parse(s.disconnectedAt);
   const when = el('time', { datetime: s.disconnectedAt, title: formatAbsolute(ended), text: formatRelative(ended, now) });
@@ -85,11 +101,11 @@ function sessionRow(s, now) {
   const session = el('code', { title: s.sessionId, text: s.sessionId.slice(-8) });
   return el('tr', { 'data-session-id': s.sessionId }, [
     el('td', {}, [when]),
-    el('td', { text: s.user ?? '—' }),
-    el('td', { text: s.remoteAddress || '—' }),
+    textCell(s.user ?? '—'),
+    textCell(s.remoteAddress || '—'),
     el('td', { class: 'num', text: formatDuration(s.durationMs) }),
     el('td', { class: 'num', text: formatCount(s.messages) }),
-    el('td', { class: 'history-close', 'data-code': String(s.closeCode), text: closeText(s.closeCode, s.closeReason) }),
+    textCell(closeText(s.closeCode, s.closeReason), { class: 'history-close', 'data-code': String(s.closeCode) }),
     el('td', {}, [session]),
   ]);
 }

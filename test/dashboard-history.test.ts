@@ -172,4 +172,37 @@ test('a filter submitted while a history load is in flight is applied, and the o
   }
 });
 
+test('a 512-character user label is cut short in its cell, with the full text in its title; the table keeps its width', async () => {
+  const t = await startTracker();
+  const dash = await openDashboard(chromium.browser, t.httpUrl(`/admin#token=${TOKEN}`));
+  const { page } = dash;
+  try {
+    const long = 'L'.repeat(512);
+    await insertSessions(t.tracker.db, [endedSession(0, long), endedSession(1, 'short')]);
+    await page.waitForSelector('#state[data-state="live"]');
+    await page.click('#history > summary');
+    await waitFor(async () => (await historyIds(page)).length === 2, 5000, 'both sessions');
+    const cell = '#history-rows tr:first-child td:nth-child(2)';
+    assert.is(await page.getAttribute(cell, 'title'), long);
+    const sizes = await page.evaluate((selector) => {
+      const { document, getComputedStyle } = globalThis as any;
+      const td = document.querySelector(selector);
+      return {
+        table: document.getElementById('history-table').getBoundingClientRect().width as number,
+        scroller: document.querySelector('.history-scroller').clientWidth as number,
+        cell: td.clientWidth as number,
+        text: td.scrollWidth as number,
+        overflow: getComputedStyle(td).textOverflow as string,
+      };
+    }, cell);
+    assert.ok(sizes.table <= sizes.scroller, `table ${sizes.table}px in a ${sizes.scroller}px scroller`);
+    assert.ok(sizes.text > sizes.cell, 'the label is longer than its cell');
+    assert.is(sizes.overflow, 'ellipsis');
+    assert.equal(dash.errors, []);
+  } finally {
+    await dash.close();
+    await t.close();
+  }
+});
+
 test.run();
