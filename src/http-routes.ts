@@ -35,9 +35,11 @@ export function handleRequest(ctx: TrackerContext, req: IncomingMessage, res: Se
   } else if (path === Paths.HISTORY_STATS) {
     if (allowMethod(req, res) && authorized(ctx, req, res)) void serveHistoryStats(ctx, res);
   } else if (path === Paths.CLIENT || path === Paths.ADMIN_STREAM) {
-    // No `Connection` of ours: setting it would make Node keep the socket
-    // open even for a client that asked to close (or spoke HTTP/1.0).
-    if (allowMethod(req, res)) sendError(res, 426, 'this endpoint speaks WebSocket', { upgrade: 'websocket' });
+    // A sender of Upgrade must list it in Connection (RFC 9110 7.8); any
+    // `Connection` of ours replaces Node's own, which would otherwise close
+    // for a client that asked to (or spoke HTTP/1.0). So close always: a 426
+    // ends what this client can do on this connection anyway.
+    if (allowMethod(req, res)) sendError(res, 426, 'this endpoint speaks WebSocket', { upgrade: 'websocket', connection: 'Upgrade, close' });
   } else if (path === Paths.DASHBOARD || path.startsWith(Paths.DASHBOARD + '/')) {
     // The file first: any other path under /admin, whatever its method,
     // may be the host app's own route (POST /admin/settings).

@@ -132,14 +132,14 @@ test('/ws and /admin/stream: 426 to a plain GET or HEAD, 405 with Allow to other
   }
 });
 
-test('the 426 leaves Connection to Node: a client that asks to close (or speaks HTTP/1.0) is closed', async () => {
+test('the 426 names Upgrade in Connection and closes: a client that asks to close (or speaks HTTP/1.0) is not held open', async () => {
   const app = await startHostApp();
   try {
-    for (const head of ['GET /ws HTTP/1.0\r\nHost: x\r\n\r\n', 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n']) {
+    for (const head of ['GET /ws HTTP/1.0\r\nHost: x\r\n\r\n', 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 'GET /ws HTTP/1.1\r\nHost: x\r\n\r\n']) {
       const res = await rawRequest(app.port, head);
       assert.is(res.status, 426, head);
       assert.is(res.headers.upgrade, 'websocket');
-      assert.is(res.headers.connection, 'close', head);
+      assert.is(res.headers.connection, 'Upgrade, close', head);
     }
   } finally {
     await app.close();
