@@ -39,8 +39,10 @@ export function lockSqliteFile(databasePath: string): SqliteFileLock {
   const path = lockPathOf(databasePath);
   const lock = new SQLite(path, { timeout: 0 });
   try {
-    // No journal: the transaction never writes; it only holds the lock.
-    lock.pragma('journal_mode = OFF');
+    // The transaction never writes, it only holds the lock, so its journal
+    // may as well live in memory rather than as a `-lock-journal` file.
+    // (`OFF` would do too, but better-sqlite3's defensive mode refuses it.)
+    lock.pragma('journal_mode = MEMORY');
     lock.exec('BEGIN EXCLUSIVE');
   } catch (error) {
     lock.close();

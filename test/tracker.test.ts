@@ -1,4 +1,4 @@
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -303,6 +303,8 @@ library('a second tracker on an SQLite file in use refuses to start and touches 
     assert.match(refused.message, /in use by another Roster process/);
     await second.stop();
     assert.ok(await getUserBySessionId(first.tracker.db, client.sessionId), "the first tracker's row is still there");
+    assert.ok(existsSync(`${first.databasePath}-lock`));
+    assert.not.ok(existsSync(`${first.databasePath}-lock-journal`), 'the lock keeps no journal file');
     assert.equal(await listSessions(first.tracker.db, { limit: 10 }), [], 'no client recorded as lost');
     client.send({ type: 'ping' });
     await client.next((m) => m.type === 'pong');
