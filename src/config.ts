@@ -68,7 +68,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'maxConnections', env: 'MAX_CONNECTIONS', kind: 'int', min: 1, max: 10_000_000, help: `client connections in all, beyond it 503 (default ${Defaults.maxConnections})` },
   { key: 'maxConnectionsPerIp', env: 'MAX_CONNECTIONS_PER_IP', kind: 'int', min: 1, max: 10_000_000, help: `client connections per remote address, beyond it 429 (default ${Defaults.maxConnectionsPerIp})` },
   { key: 'maxMessagesPerSecond', env: 'MAX_MESSAGES_PER_SECOND', kind: 'int', min: 1, max: 1_000_000, help: `per-connection token bucket, beyond it close 1008 (default ${Defaults.maxMessagesPerSecond})` },
-  { key: 'maxAdmins', env: 'MAX_ADMINS', kind: 'int', min: 1, max: 10_000, help: `admin stream sockets at once, beyond it 503 (default ${Defaults.maxAdmins})` },
+  { key: 'maxAdmins', env: 'MAX_ADMINS', kind: 'int', min: 1, max: 10_000, help: `authenticated admin stream sockets, beyond it 503; as many more may wait for their token (default ${Defaults.maxAdmins})` },
   { key: 'shutdownTimeoutMs', env: 'SHUTDOWN_TIMEOUT_MS', kind: 'int', min: 100, max: 600_000, help: `bound on the graceful shutdown; then clients are terminated (default ${Defaults.shutdownTimeoutMs})` },
   { key: 'databaseUrl', env: 'DATABASE_URL', kind: 'url', help: 'postgres://user:password@host:5432/db: use PostgreSQL (several nodes may share it) instead of DATABASE_PATH; a URL with a password is accepted from the environment only (default: unset, SQLite)' },
   { key: 'poolSize', env: 'POOL_SIZE', kind: 'int', min: 1, max: 1000, help: `PostgreSQL connections per node, plus one for LISTEN (default ${NodeDefaults.poolSize})` },
@@ -78,8 +78,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'nodeId', env: 'NODE_ID', kind: 'id', help: 'this node\'s id on PostgreSQL, 1-64 of [A-Za-z0-9._-]; keep it across restarts (default: random per process)' },
   { key: 'nodeHeartbeatMs', env: 'NODE_HEARTBEAT_MS', kind: 'int', min: 50, max: 3_600_000, help: `how often a node records that it is alive and looks for dead nodes (default ${NodeDefaults.nodeHeartbeatMs})` },
   { key: 'nodeTtlMs', env: 'NODE_TTL_MS', kind: 'int', min: 100, max: 86_400_000, help: `a node silent this long is declared dead and its rows deleted; above NODE_HEARTBEAT_MS (default ${NodeDefaults.nodeTtlMs})` },
-  { key: 'logPretty', env: 'LOG_PRETTY', kind: 'bool', help: 'human-readable log lines instead of JSON: 1 or 0 (default 0)' },
-  { key: 'logQueries', env: 'DB_LOG_QUERIES', kind: 'bool', help: 'log every database query with its duration (SQL text only, never values): 1 or 0 (default 0)' },
+  { key: 'logPretty', env: 'LOG_PRETTY', kind: 'bool', help: 'human-readable log lines instead of JSON: 1/0, true/false or yes/no (default 0)' },
+  { key: 'logQueries', env: 'DB_LOG_QUERIES', kind: 'bool', help: 'log every database query with its duration (SQL text only, never values): 1/0, true/false or yes/no (default 0)' },
   { key: 'slowQueryMs', env: 'SLOW_QUERY_MS', kind: 'int', min: 0, max: 3_600_000, help: 'log queries at least this slow at warn, 0 for off (default 0)' },
   { key: 'metricsToken', env: 'METRICS_TOKEN', kind: 'secret', help: 'bearer token required by GET /metrics, at least 16 printable ASCII characters, no spaces (default: /metrics is open)' },
   { key: 'historyRetentionDays', env: 'HISTORY_RETENTION_DAYS', kind: 'int', min: 1, max: 36_500, help: `days ended sessions are kept in connection_history (default ${Defaults.historyRetentionDays})` },
@@ -232,7 +232,9 @@ export function helpText(): string {
   const lines = ['Usage: roster [options]', '', 'Every option can also be set through the environment variable shown.', ''];
   for (const spec of OPTIONS) {
     const flag = spec.kind === 'secret' ? '(env only)' : `${flagName(spec.env)} <value>`;
-    lines.push(`  ${flag.padEnd(34)} ${spec.env.padEnd(24)} ${spec.help}`);
+    // Every number is checked against its range at start (exit 2 outside it).
+    const range = spec.kind === 'int' ? ` [${spec.min}-${spec.max}]` : '';
+    lines.push(`  ${flag.padEnd(34)} ${spec.env.padEnd(24)} ${spec.help}${range}`);
   }
   return lines.join('\n');
 }

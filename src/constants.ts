@@ -82,7 +82,6 @@ export const TrackerEvent = {
   ACTIVITY: 'activity',
   DEGRADED: 'degraded',
   RECOVERED: 'recovered',
-  ERROR: 'error',
 } as const;
 
 export const Defaults = {

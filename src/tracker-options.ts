@@ -10,7 +10,7 @@ import { Defaults, MultiNode, NodeDefaults, SchemaMode } from './constants.js';
 import type { Database } from './database.js';
 import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
-import { validateDatabaseUrl } from './postgres.js';
+import { isPostgres, validateDatabaseUrl } from './postgres.js';
 
 export interface TrackerOptions {
   /** The HTTP server whose upgrades the tracker handles. Required. */
@@ -122,6 +122,11 @@ export function resolveOptions(options: TrackerOptions): ResolvedOptions {
   const sources = [resolved.db, resolved.databasePath, resolved.databaseUrl].filter((s) => s !== undefined).length;
   if (sources !== 1) {
     throw new TypeError('createTracker: give exactly one of `db`, `databasePath` or `databaseUrl`');
+  }
+  if (resolved.db !== undefined && isPostgres(resolved.db)) {
+    // A `db` runs as the only node: its start clears every row in `users`.
+    // On a shared PostgreSQL those are the other nodes' live rows.
+    throw new TypeError('createTracker: a PostgreSQL `db` would run as the only node and clear every node\'s rows at start; pass `databaseUrl` instead');
   }
   if (resolved.databaseUrl !== undefined) {
     if (typeof resolved.databaseUrl !== 'string') throw new TypeError('createTracker: `databaseUrl` must be a string');

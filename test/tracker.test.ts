@@ -2,6 +2,7 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { openPostgres } from '../src/postgres.js';
 import { createTracker } from '../src/tracker.js';
 import { listSessions } from '../src/history-repository.js';
 import { getUserBySessionId, countActiveUsers } from '../src/repository.js';
@@ -334,7 +335,7 @@ library('a tracker starts once: start() after stop() rejects', async () => {
   assert.match((await rejection(started.tracker.start())).message, /tracker stopped/);
 });
 
-library('options are validated once, at construction', () => {
+library('options are validated once, at construction', async () => {
   const server = createServer();
   assert.throws(() => createTracker({ server, databasePath: ':memory:', adminToken: 'short' }), RangeError);
   assert.throws(() => createTracker({ server, databasePath: ':memory:', adminToken: 'correct horse battery staple' }), /printable ASCII with no spaces/);
@@ -345,6 +346,13 @@ library('options are validated once, at construction', () => {
   assert.throws(() => createTracker({ server, databasePath: ':memory:', adminToken: TOKEN, heartbeatMs: 1.5 }), TypeError);
   assert.throws(() => createTracker({ server, databasePath: ':memory:', adminToken: TOKEN, touchFlushMs: 0 }), RangeError);
   assert.throws(() => createTracker({ server: {} as any, databasePath: ':memory:', adminToken: TOKEN }), TypeError);
+  // Its start would clear every row in `users`: on a shared PostgreSQL, other nodes' too.
+  const pg = openPostgres({ url: 'postgres://roster@127.0.0.1:1/roster', poolSize: 1, connectTimeoutMs: 100, idleTimeoutMs: 1000, statementTimeoutMs: 1000 });
+  try {
+    assert.throws(() => createTracker({ server, db: pg, adminToken: TOKEN }), /PostgreSQL `db` would run as the only node/);
+  } finally {
+    await pg.destroy();
+  }
 });
 
 library('a host app keeps its own routes and upgrade paths', async () => {
