@@ -79,8 +79,7 @@ export class AdminChannel {
     if (this.#waiting.size < this.#options.maxAdmins) return;
     const oldest = this.#waiting.values().next().value!;
     this.#options.logger.warn({ ip: oldest.ip }, 'admin socket waiting to authenticate closed to make room');
-    oldest.socket.close(CloseCode.TRY_AGAIN_LATER, CloseReason.ADMIN_WAIT_EVICTED);
-    this.#forget(oldest);
+    this.#refuse(oldest, CloseReason.ADMIN_WAIT_EVICTED, CloseCode.TRY_AGAIN_LATER);
   }
 
   get audienceSize(): number {
@@ -204,8 +203,8 @@ export class AdminChannel {
     this.#refuse(admin, reason);
   }
 
-  #refuse(admin: AdminSession, reason: string): void {
-    admin.socket.close(CloseCode.POLICY_VIOLATION, reason);
+  #refuse(admin: AdminSession, reason: string, code: number = CloseCode.POLICY_VIOLATION): void {
+    admin.socket.close(code, reason);
     this.#forget(admin);
   }
 
@@ -230,10 +229,8 @@ export class AdminChannel {
       if (token !== undefined && tokensEqual(this.#options.token, token)) {
         // Others may have filled MAX_ADMINS while this one waited.
         if (this.full) {
-          this.#settle(admin);
           this.#options.throttle.succeed(admin.ip);
-          admin.socket.close(CloseCode.TRY_AGAIN_LATER, CloseReason.ADMINS_FULL);
-          this.#forget(admin);
+          this.#refuse(admin, CloseReason.ADMINS_FULL, CloseCode.TRY_AGAIN_LATER);
           return;
         }
         this.#authenticated(admin);
