@@ -7,7 +7,7 @@
 import type { MigrationResultSet } from 'kysely';
 import { ConfigError, loadConfig, type ServerConfig } from './config.js';
 import { openDatabase, redactUrl } from './postgres.js';
-import { createMigrator, unknownMigrations } from './migrations.js';
+import { createMigrator, schemaState } from './migrations.js';
 import { DatabaseInUseError, lockSqliteFile, type SqliteFileLock } from './sqlite-lock.js';
 
 const COMMANDS = ['latest', 'up', 'down', 'status'] as const;
@@ -30,21 +30,19 @@ async function main(): Promise<number> {
   const where = config.databaseUrl !== undefined ? redactUrl(config.databaseUrl) : config.databasePath;
   let lock: SqliteFileLock | undefined;
   try {
-    const migrator = createMigrator(db);
     if (command === 'status') {
-      const migrations = await migrator.getMigrations();
-      const unknown = await unknownMigrations(db);
+      const { migrations, pending, unknown } = await schemaState(db);
       process.stdout.write(`database: ${where}\n`);
       for (const m of migrations) {
         process.stdout.write(`  ${m.executedAt ? 'applied ' + m.executedAt.toISOString() : 'pending'.padEnd(32)}  ${m.name}\n`);
       }
       for (const name of unknown) process.stdout.write(`  ${'applied, unknown here'.padEnd(32)}  ${name}\n`);
-      const pending = migrations.filter((m) => !m.executedAt).length;
-      process.stdout.write(`${migrations.length - pending} applied, ${pending} pending${unknown.length > 0 ? `, ${unknown.length} unknown to this version (a newer Roster applied them)` : ''}\n`);
+      process.stdout.write(`${migrations.length - pending.length} applied, ${pending.length} pending${unknown.length > 0 ? `, ${unknown.length} unknown to this version (a newer Roster applied them)` : ''}\n`);
       return unknown.length > 0 ? 1 : 0;
     }
     // Not while a server runs on the file: its schema would change under it.
     if (config.databaseUrl === undefined && config.databasePath !== ':memory:') lock = lockSqliteFile(config.databasePath);
+    const migrator = createMigrator(db);
     const result: MigrationResultSet =
       command === 'latest' ? await migrator.migrateToLatest() : command === 'up' ? await migrator.migrateUp() : await migrator.migrateDown();
     for (const r of result.results ?? []) {

@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_MIGRATION_TABLE, FileMigrationProvider, Migrator, type Kysely, type MigrationResultSet } from 'kysely';
+import { DEFAULT_MIGRATION_TABLE, FileMigrationProvider, Migrator, type Kysely, type MigrationInfo, type MigrationResultSet } from 'kysely';
 
 /** dist/src/migrations.js → dist/db/migrations */
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../db/migrations', import.meta.url));
@@ -17,23 +17,37 @@ export function createMigrator(db: Kysely<any>): Migrator {
   });
 }
 
-/** Names of the migrations not yet applied, oldest first. */
-export async function pendingMigrations(db: Kysely<any>): Promise<string[]> {
-  const all = await createMigrator(db).getMigrations();
-  return all.filter((m) => m.executedAt === undefined).map((m) => m.name);
+export interface SchemaState {
+  /** Every migration this version ships, oldest first, with when it was applied. */
+  migrations: readonly MigrationInfo[];
+  /** Shipped and not yet applied. */
+  pending: string[];
+  /**
+   * Applied, but not shipped by this version: a newer Roster migrated the
+   * database. Running on such a schema would be running against tables
+   * this code was not written for.
+   */
+  unknown: string[];
 }
 
-/**
- * Names of migrations the database has applied that this version does not
- * ship, oldest first: a newer Roster migrated it. Running on such a schema
- * would be running against tables this code was not written for.
- */
-export async function unknownMigrations(db: Kysely<any>): Promise<string[]> {
-  const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
-  if (!tables.some((t) => t.name === DEFAULT_MIGRATION_TABLE)) return [];
-  const known = new Set((await createMigrator(db).getMigrations()).map((m) => m.name));
-  const applied = await db.selectFrom(DEFAULT_MIGRATION_TABLE).select('name').orderBy('name').execute();
-  return applied.map((row) => row.name as string).filter((name) => !known.has(name));
+/** Where the database's schema stands against this version's migrations, in one read. */
+export async function schemaState(db: Kysely<any>): Promise<SchemaState> {
+  const migrations = await createMigrator(db).getMigrations();
+  const pending = migrations.filter((m) => m.executedAt === undefined).map((m) => m.name);
+  // Kysely lists only the migrations it was given; the table may hold more.
+  // With none of ours applied there is no table (or a newer one is absurd).
+  let unknown: string[] = [];
+  if (pending.length < migrations.length) {
+    const known = new Set(migrations.map((m) => m.name));
+    const applied = await db.selectFrom(DEFAULT_MIGRATION_TABLE).select('name').orderBy('name').execute();
+    unknown = applied.map((row) => row.name as string).filter((name) => !known.has(name));
+  }
+  return { migrations, pending, unknown };
+}
+
+/** Names of the migrations not yet applied, oldest first. */
+export async function pendingMigrations(db: Kysely<any>): Promise<string[]> {
+  return (await schemaState(db)).pending;
 }
 
 /** Apply every pending migration. Like Kysely, reports failure as a value. */
@@ -51,14 +65,13 @@ export class SchemaError extends Error {
  * version has migrated further. Returns the names it applied.
  */
 export async function prepareSchema(db: Kysely<any>, mode: 'migrate' | 'verify'): Promise<string[]> {
-  const unknown = await unknownMigrations(db);
+  const { pending, unknown } = await schemaState(db);
   if (unknown.length > 0) {
     throw new SchemaError(
       `the database has migrations this version does not know: ${unknown.join(', ')} (a newer Roster applied them; run that version, or revert them with its "npm run db:migrate -- down")`,
     );
   }
   if (mode === 'verify') {
-    const pending = await pendingMigrations(db);
     if (pending.length > 0) {
       throw new SchemaError(`schema is out of date; pending migrations: ${pending.join(', ')} (run "npm run db:migrate -- latest")`);
     }
