@@ -23,6 +23,11 @@ async function rowCount(file: string): Promise<number> {
   }
 }
 
+/** `npm run db:migrate -- <command>` on the SQLite file `file`, run to its end. */
+function runMigrate(file: string, command: string) {
+  return spawnSync(process.execPath, [join(ROOT, 'dist/src/migrate-cli.js'), command], { env: { ...process.env, DATABASE_PATH: file }, encoding: 'utf8' });
+}
+
 const cli = suite('server process');
 
 cli('package.json bin has exactly one entry: the CLI', () => {
@@ -143,7 +148,7 @@ cli('a second server on a database file in use exits 1 in one line and touches n
     assert.match(second.output(), /^roster: database .*r\.db is in use by another Roster process/m);
     assert.not.match(second.output(), /\n\s+at /, 'no stack trace on stderr');
     assert.is(await rowCount(file), 1);
-    const migrate = spawnSync(process.execPath, [join(ROOT, 'dist/src/migrate-cli.js'), 'down'], { env: { ...process.env, DATABASE_PATH: file }, encoding: 'utf8' });
+    const migrate = runMigrate(file, 'down');
     assert.is(migrate.status, 1, 'nor may the schema change under it');
     assert.match(migrate.stderr, /in use by another Roster process/);
     const res = await fetch(`http://127.0.0.1:${first.port}/history`, { headers: { authorization: `Bearer ${TOKEN}` } });
@@ -178,7 +183,7 @@ cli('a port in use or a folder as DATABASE_PATH: exit 1 with one line naming it'
 cli('a database migrated by a newer version: the server refuses in both modes, status names it', async () => {
   const dir = tempDir();
   const file = join(dir, 'r.db');
-  const migrate = (command: string) => spawnSync(process.execPath, [join(ROOT, 'dist/src/migrate-cli.js'), command], { env: { ...process.env, DATABASE_PATH: file }, encoding: 'utf8' });
+  const migrate = (command: string) => runMigrate(file, command);
   try {
     assert.is(migrate('latest').status, 0);
     const db = openSqlite({ path: file });
@@ -201,8 +206,7 @@ cli('a database migrated by a newer version: the server refuses in both modes, s
 
 cli('db:migrate latest, status, down and up print what they did', () => {
   const dir = tempDir();
-  const env = { ...process.env, DATABASE_PATH: join(dir, 'm.db') };
-  const run = (command: string) => spawnSync(process.execPath, [join(ROOT, 'dist/src/migrate-cli.js'), command], { env, encoding: 'utf8' });
+  const run = (command: string) => runMigrate(join(dir, 'm.db'), command);
   try {
     const status0 = run('status');
     assert.is(status0.status, 0);
