@@ -28,9 +28,10 @@ export function retryAfter(lockedForMs: number): Record<string, string> {
 
 /**
  * Refuse a WebSocket upgrade with a plain HTTP status, before any
- * WebSocket frame is exchanged, and close the TCP socket.
+ * WebSocket frame is exchanged, and close the TCP socket. `method` is the
+ * request's: a HEAD gets the headers only.
  */
-export function rejectUpgrade(socket: Duplex, status: number, message: string, headers: Record<string, string> = {}): void {
+export function rejectUpgrade(socket: Duplex, status: number, message: string, headers: Record<string, string> = {}, method = 'GET'): void {
   // Node has removed its own error listener from an upgraded socket: a
   // peer's reset would otherwise be an uncaught exception.
   socket.on('error', () => socket.destroy());
@@ -46,7 +47,9 @@ export function rejectUpgrade(socket: Duplex, status: number, message: string, h
     `Content-Length: ${Buffer.byteLength(body)}`,
     ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
   ];
-  socket.end(lines.join('\r\n') + '\r\n\r\n' + body);
+  // A response to HEAD has no body (RFC 9110 §9.3.2): its Content-Length
+  // is the GET's, and a client reading a body would misparse what follows.
+  socket.end(lines.join('\r\n') + '\r\n\r\n' + (method === 'HEAD' ? '' : body));
   // end() flushes first; destroy later in case the peer never reads.
   setTimeout(() => socket.destroy(), 1000).unref();
 }

@@ -21,7 +21,7 @@ export function handleUpgrade(ctx: TrackerContext, req: IncomingMessage, socket:
   socket.on('error', () => socket.destroy());
   if (req.method !== 'GET') {
     // Refused here like every other upgrade: ws would answer 405 in HTML, without Allow.
-    rejectUpgrade(socket, 405, 'method not allowed', { Allow: Allow.UPGRADE });
+    rejectUpgrade(socket, 405, 'method not allowed', { Allow: Allow.UPGRADE }, req.method);
   } else if (ctx.stopping) {
     rejectUpgrade(socket, 503, 'server shutting down');
   } else if (req.rawHeaders.length / 2 > Defaults.maxHeadersCount) {
