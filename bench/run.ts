@@ -28,7 +28,7 @@ const HELP = `Usage: npm run bench -- [options]
                       to keep both servers busy; see docs/performance.md)
   --low-concurrency N connect storm: in flight in its second window, where a connect's latency
                       limits the rate (default 100; reported, no target)
-  --rt-n N, --rt-m M  round-trip scenario: N connections × M ping/pong each (default 500 × 40)
+  --rt-n N, --rt-m M  round-trip scenario: N connections × M ping/pong each (default 500 × 200)
   --hold N            connections held for idle hold, fan-out, snapshot (default 10000)
   --admins N          admins attached in the fan-out (default 10)
   --probes N          probe connections in the fan-out (default 100)
@@ -118,7 +118,7 @@ function parseFlags(argv: string[]): Flags {
     concurrency: int('concurrency', 300),
     lowConcurrency: int('low-concurrency', 100),
     rtN: int('rt-n', 500),
-    rtM: int('rt-m', 40),
+    rtM: int('rt-m', 200),
     hold: int('hold', 10_000),
     admins: int('admins', 10),
     probes: int('probes', 100),
