@@ -21,7 +21,7 @@ import { openSqlite, type Database } from './database.js';
 import { HistoryPruner } from './history-pruner.js';
 import { startHeartbeat } from './heartbeat.js';
 import { handleRequest } from './http-routes.js';
-import { rejectUpgrade } from './http-util.js';
+import { serveIgnoringUpgrade } from './plain-upgrade.js';
 import { LiveSet } from './live-set.js';
 import { createMetrics } from './metrics.js';
 import { prepareSchema } from './migrations.js';
@@ -98,8 +98,10 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
   #stopping: Promise<void> | undefined;
   readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const handled = handleUpgrade(this.#ctx, req, socket, head);
-    // Another upgrade listener may own this path; when we are alone, say 404.
-    if (!handled && this.#ctx.options.server.listenerCount('upgrade') === 1) rejectUpgrade(socket, 404, 'not found');
+    // Another upgrade listener may own this path; when we are alone, it is a
+    // plain request for the app's routes (plain-upgrade.ts).
+    const { server } = this.#ctx.options;
+    if (!handled && server.listenerCount('upgrade') === 1) serveIgnoringUpgrade(server, req, socket, head);
   };
 
   constructor(options: TrackerOptions) {

@@ -147,4 +147,31 @@ test('the 426 names Upgrade in Connection and closes: a client that asks to clos
   }
 });
 
+test('a plain request carrying Upgrade: h2c (curl --http2, Java HttpClient) reaches the routes as plain HTTP; one with a body is refused', async () => {
+  const app = await startHostApp();
+  const h2c = 'Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n';
+  try {
+    const health = await rawRequest(app.port, `GET /health HTTP/1.1\r\nHost: x\r\n${h2c}\r\n`);
+    assert.is(health.status, 200, 'the tracker\'s own route');
+    assert.is(JSON.parse(health.body).status, 'healthy');
+    assert.is(health.headers.connection, 'close');
+    const host = await rawRequest(app.port, `GET /admin/settings HTTP/1.1\r\nHost: x\r\n${h2c}\r\n`);
+    assert.is(host.status, 200, 'the host app\'s route');
+    assert.match(host.body, 'host app GET');
+    const head = await rawRequest(app.port, `HEAD /admin/settings HTTP/1.1\r\nHost: x\r\n${h2c}\r\n`);
+    assert.is(head.status, 200);
+    assert.is(head.body, '', 'no body for HEAD');
+    // The parser has stopped at the headers: the body would reach no route.
+    const post = await rawRequest(app.port, `POST /admin/settings HTTP/1.1\r\nHost: x\r\n${h2c}Content-Length: 5\r\n\r\nhello`);
+    assert.is(post.status, 400);
+    assert.match(JSON.parse(post.body).error, 'body');
+    // On the tracker's own paths an h2c upgrade is no WebSocket: no row.
+    const ws = await rawRequest(app.port, `GET /ws HTTP/1.1\r\nHost: x\r\n${h2c}\r\n`);
+    assert.is(ws.status, 400);
+    assert.is(app.tracker.connections, 0);
+  } finally {
+    await app.close();
+  }
+});
+
 test.run();
