@@ -11,7 +11,7 @@ import { protocolErrorCloseCode, UNKNOWN_END, type ConnectionEnd } from './conne
 import type { LiveConnection, LiveSet } from './live-set.js';
 import type { Logger } from './logger.js';
 import type { TrackerMetrics } from './metrics.js';
-import { buildMetadata, remoteAddress } from './metadata.js';
+import { buildMetadata } from './metadata.js';
 import type { RecordWriter } from './record-writer.js';
 import type { RequestTarget } from './http-util.js';
 import { isoTime } from './iso-time.js';
@@ -32,7 +32,8 @@ export interface ClientContext {
 const MAX_CONTROL_MESSAGE_BYTES = 128;
 const PONG = JSON.stringify({ type: 'pong' });
 
-export function openClientConnection(ctx: ClientContext, socket: ClosingWebSocket, req: IncomingMessage, url: RequestTarget): LiveConnection {
+/** `ip` is the client's address, past any trusted proxy (client-address.ts). */
+export function openClientConnection(ctx: ClientContext, socket: ClosingWebSocket, req: IncomingMessage, url: RequestTarget, ip: string): LiveConnection {
   const now = Date.now();
   const iso = isoTime(now);
   const conn: LiveConnection = {
@@ -42,10 +43,10 @@ export function openClientConnection(ctx: ClientContext, socket: ClosingWebSocke
       sessionId: uuidV7(now),
       connectedAt: iso,
       lastActiveAt: iso,
-      metadata: buildMetadata(req, url),
+      metadata: buildMetadata(req, url, ip),
     },
     socket,
-    ip: remoteAddress(req),
+    ip,
     connectedMs: now,
     lastActiveMs: now,
     protocolErrorCode: undefined,

@@ -4,6 +4,7 @@
  * a ConfigError naming the setting; the CLI turns it into exit code 2.
  */
 import { tokenProblem } from './auth.js';
+import { proxyRuleProblem } from './client-address.js';
 import { Defaults, LogLevels, MultiNode, NodeDefaults, SchemaMode, type LogLevel } from './constants.js';
 
 export interface ServerConfig {
@@ -17,6 +18,7 @@ export interface ServerConfig {
   logLevel: LogLevel;
   schemaMode: SchemaMode;
   allowedOrigins: string[] | undefined;
+  trustProxy: string[] | undefined;
   maxConnections: number;
   maxConnectionsPerIp: number;
   maxMessagesPerSecond: number;
@@ -41,7 +43,7 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-type Kind = 'url' | 'id' | 'port' | 'int' | 'string' | 'secret' | 'list' | 'enum' | 'bool';
+type Kind = 'url' | 'id' | 'port' | 'int' | 'string' | 'secret' | 'list' | 'proxies' | 'enum' | 'bool';
 
 interface OptionSpec {
   key: keyof ServerConfig;
@@ -65,6 +67,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'logLevel', env: 'LOG_LEVEL', kind: 'enum', values: LogLevels, help: `one of ${LogLevels.join(', ')} (default ${Defaults.logLevel})` },
   { key: 'schemaMode', env: 'SCHEMA_MODE', kind: 'enum', values: SchemaMode, help: `migrate: apply pending migrations; verify: refuse to start if any are pending (default ${Defaults.schemaMode})` },
   { key: 'allowedOrigins', env: 'ALLOWED_ORIGINS', kind: 'list', help: 'comma-separated exact Origin values; when set, others get 403 (default: any)' },
+  { key: 'trustProxy', env: 'TRUST_PROXY', kind: 'proxies', help: 'comma-separated addresses or CIDR blocks of the reverse proxies in front (127.0.0.1,10.0.0.0/8); a request from one is from the address X-Forwarded-For names, read from the right past these (default: none, the socket\'s peer)' },
   { key: 'maxConnections', env: 'MAX_CONNECTIONS', kind: 'int', min: 1, max: 10_000_000, help: `client connections in all, beyond it 503 (default ${Defaults.maxConnections})` },
   { key: 'maxConnectionsPerIp', env: 'MAX_CONNECTIONS_PER_IP', kind: 'int', min: 1, max: 10_000_000, help: `client connections per remote address, beyond it 429 (default ${Defaults.maxConnectionsPerIp})` },
   { key: 'maxMessagesPerSecond', env: 'MAX_MESSAGES_PER_SECOND', kind: 'int', min: 1, max: 1_000_000, help: `per-connection token bucket, beyond it close 1008 (default ${Defaults.maxMessagesPerSecond})` },
@@ -96,6 +99,7 @@ const DEFAULTS: ServerConfig = {
   logLevel: Defaults.logLevel,
   schemaMode: Defaults.schemaMode,
   allowedOrigins: undefined,
+  trustProxy: undefined,
   maxConnections: Defaults.maxConnections,
   maxConnectionsPerIp: Defaults.maxConnectionsPerIp,
   maxMessagesPerSecond: Defaults.maxMessagesPerSecond,
@@ -169,10 +173,15 @@ function parseValue(spec: OptionSpec, value: string, source: string): unknown {
         throw new ConfigError(`${source} must be one of ${spec.values!.join(', ')}, got ${JSON.stringify(value)}`);
       }
       return value;
-    case 'list': {
-      const items = value.split(',').map((s) => s.trim()).filter(Boolean);
-      if (items.length === 0) throw new ConfigError(`${source} must list at least one value`);
-      return items;
+    case 'list':
+      return parseList(value, source);
+    case 'proxies': {
+      const rules = parseList(value, source);
+      for (const rule of rules) {
+        const problem = proxyRuleProblem(rule);
+        if (problem !== undefined) throw new ConfigError(`${source}: ${problem}`);
+      }
+      return rules;
     }
     case 'secret':
       {
@@ -195,6 +204,12 @@ function parseValue(spec: OptionSpec, value: string, source: string): unknown {
       }
       return BOOLEAN_VALUES[value.trim().toLowerCase()];
   }
+}
+
+function parseList(value: string, source: string): string[] {
+  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (items.length === 0) throw new ConfigError(`${source} must list at least one value`);
+  return items;
 }
 
 const BOOLEAN_VALUES: Readonly<Record<string, boolean>> = { '1': true, true: true, yes: true, '0': false, false: false, no: false };

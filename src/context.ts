@@ -2,6 +2,7 @@
 import type { WebSocketServer } from 'ws';
 import type { AdminChannel } from './admin-channel.js';
 import type { AuthThrottle } from './auth.js';
+import type { ClientAddress } from './client-address.js';
 import type { ClientContext } from './client-connection.js';
 import type { Page } from './committed-view.js';
 import type { DashboardFiles } from './dashboard-files.js';
@@ -21,6 +22,8 @@ export interface TrackerContext extends ClientContext {
    */
   metricsThrottle: AuthThrottle;
   wss: WebSocketServer;
+  /** Where a request comes from: the socket's peer, or past trusted proxies (TRUST_PROXY). */
+  clientAddress: ClientAddress;
   dashboard: DashboardFiles;
   metrics: TrackerMetrics;
   startedAt: number;

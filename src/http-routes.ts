@@ -11,7 +11,6 @@ import type { TrackerContext } from './context.js';
 import { dashboardFile, serveDashboardFile } from './dashboard-files.js';
 import { parseTarget, retryAfter, sendError, sendJson, sendJsonText, type RequestTarget } from './http-util.js';
 import { serveHistory, serveHistoryStats, serveMetrics } from './observability-routes.js';
-import { remoteAddress } from './metadata.js';
 import { countActiveUsers, listActiveUsersJson } from './repository.js';
 import { withinMs } from './time-limit.js';
 import { usersJson } from './user-json.js';
@@ -76,7 +75,7 @@ function adminSecret(ctx: TrackerContext): Secret {
 
 /** Bearer check for HTTP; the admin token has the same lockout as the admin stream. */
 function authorized(ctx: TrackerContext, req: IncomingMessage, res: ServerResponse, secret = adminSecret(ctx)): boolean {
-  const ip = remoteAddress(req);
+  const ip = ctx.clientAddress(req);
   const lockedForMs = secret.throttle.lockedForMs(ip);
   if (lockedForMs > 0) {
     sendError(res, 429, 'too many failed authentications; try later', retryAfter(lockedForMs));

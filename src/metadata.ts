@@ -17,14 +17,11 @@ function clip(value: string | undefined): string {
   return storableText(cutText(value, MetadataLimits.maxFieldLength));
 }
 
-export function remoteAddress(req: IncomingMessage): string {
-  return req.socket.remoteAddress ?? '';
-}
-
 /** Most clients send no query: they all share this one (frozen; nothing writes to a stored query). */
 const NO_QUERY: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
-export function buildMetadata(req: IncomingMessage, url: RequestTarget): UserMetadata {
+/** `remoteAddress` is the client's, past any trusted proxy (client-address.ts). */
+export function buildMetadata(req: IncomingMessage, url: RequestTarget, remoteAddress: string): UserMetadata {
   // Reading searchParams builds a URLSearchParams; most clients send no query.
   const searchParams = url.search === '' ? undefined : url.searchParams;
   const query: Record<string, string> = searchParams === undefined ? NO_QUERY : {};
@@ -37,7 +34,7 @@ export function buildMetadata(req: IncomingMessage, url: RequestTarget): UserMet
     query[clip(key)] = clip(value);
   }
   const metadata: UserMetadata = {
-    remoteAddress: clip(remoteAddress(req)),
+    remoteAddress: clip(remoteAddress),
     userAgent: clip(req.headers['user-agent']),
     origin: clip(req.headers.origin),
     path: clip(url.pathname),

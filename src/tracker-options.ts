@@ -6,6 +6,7 @@
 import type { Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { tokenProblem } from './auth.js';
+import { proxyRuleProblem } from './client-address.js';
 import { Defaults, MultiNode, NodeDefaults, SchemaMode } from './constants.js';
 import type { Database } from './database.js';
 import type { Logger } from './logger.js';
@@ -27,6 +28,12 @@ export interface TrackerOptions {
   maxPayload?: number;
   /** Exact Origin values allowed on /ws; undefined allows any. */
   allowedOrigins?: readonly string[];
+  /**
+   * Addresses or CIDR blocks of the reverse proxies in front: a request
+   * from one of them is from the address its X-Forwarded-For names
+   * (client-address.ts). Undefined: the socket's peer.
+   */
+  trustProxy?: readonly string[];
   maxConnections?: number;
   maxConnectionsPerIp?: number;
   maxMessagesPerSecond?: number;
@@ -63,8 +70,8 @@ export interface TrackerOptions {
   slowQueryMs?: number;
 }
 
-export type ResolvedOptions = Required<Omit<TrackerOptions, 'db' | 'databasePath' | 'databaseUrl' | 'allowedOrigins' | 'metricsToken'>> &
-  Pick<TrackerOptions, 'db' | 'databasePath' | 'databaseUrl' | 'metricsToken'> & { allowedOrigins: ReadonlySet<string> | undefined };
+export type ResolvedOptions = Required<Omit<TrackerOptions, 'db' | 'databasePath' | 'databaseUrl' | 'allowedOrigins' | 'metricsToken' | 'trustProxy'>> &
+  Pick<TrackerOptions, 'db' | 'databasePath' | 'databaseUrl' | 'metricsToken' | 'trustProxy'> & { allowedOrigins: ReadonlySet<string> | undefined };
 
 const INTEGER_LIMITS = {
   touchFlushMs: [10, 60_000],
@@ -166,6 +173,14 @@ export function resolveOptions(options: TrackerOptions): ResolvedOptions {
   // An empty list would refuse every client; leaving it out allows any origin.
   if (origins !== undefined && origins.length === 0) {
     throw new RangeError('createTracker: `allowedOrigins` is empty; leave it out to allow any origin');
+  }
+  const proxies = options.trustProxy;
+  if (proxies !== undefined) {
+    if (!Array.isArray(proxies) || proxies.some((p) => typeof p !== 'string')) throw new TypeError('createTracker: `trustProxy` must be an array of strings');
+    for (const rule of proxies) {
+      const problem = proxyRuleProblem(rule);
+      if (problem !== undefined) throw new RangeError(`createTracker: \`trustProxy\`: ${problem}`);
+    }
   }
   if (!isLogger(resolved.logger)) {
     throw new TypeError('createTracker: `logger` must be pino-compatible (trace, debug, info, warn, error, fatal and child functions)');

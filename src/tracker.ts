@@ -13,6 +13,7 @@ import { AdminChannel, type AdminSession } from './admin-channel.js';
 import { AuthThrottle } from './auth.js';
 import { ClosingWebSocket } from './closing-websocket.js';
 import { CommittedView, type Page } from './committed-view.js';
+import { clientAddressResolver } from './client-address.js';
 import { closeClientConnection, sendWelcome } from './client-connection.js';
 import { CloseCode, CloseReason, Defaults, SNAPSHOT_FRAGMENT_ROWS, TrackerEvent } from './constants.js';
 import type { TrackerContext } from './context.js';
@@ -184,6 +185,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       throttle,
       metricsThrottle,
       wss,
+      clientAddress: clientAddressResolver(resolved.trustProxy),
       logger,
       maxMessagesPerSecond: resolved.maxMessagesPerSecond,
       dashboard: loadDashboardFiles(),

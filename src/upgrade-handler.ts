@@ -11,7 +11,6 @@ import type { ClosingWebSocket } from './closing-websocket.js';
 import { Allow, Defaults, Paths } from './constants.js';
 import type { TrackerContext } from './context.js';
 import { parseTarget, rejectUpgrade, retryAfter, type RequestTarget } from './http-util.js';
-import { remoteAddress } from './metadata.js';
 
 /** Returns false when the path is not the tracker's, leaving it to the host app. */
 export function handleUpgrade(ctx: TrackerContext, req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
@@ -36,7 +35,7 @@ export function handleUpgrade(ctx: TrackerContext, req: IncomingMessage, socket:
 
 function admitClient(ctx: TrackerContext, req: IncomingMessage, socket: Duplex, head: Buffer, url: RequestTarget): void {
   const { allowedOrigins, maxConnections, maxConnectionsPerIp } = ctx.options;
-  const ip = remoteAddress(req);
+  const ip = ctx.clientAddress(req);
   if (allowedOrigins !== undefined && !allowedOrigins.has(req.headers.origin ?? '')) {
     rejectUpgrade(socket, 403, 'origin not allowed');
   } else if (ctx.live.size >= maxConnections) {
@@ -49,13 +48,13 @@ function admitClient(ctx: TrackerContext, req: IncomingMessage, socket: Duplex, 
     // The server's WebSocket class is ClosingWebSocket (tracker.ts).
     ctx.wss.handleUpgrade(req, socket, head, (ws) => {
       (ws as ClosingWebSocket).holdHandshake(socket);
-      openClientConnection(ctx, ws as ClosingWebSocket, req, url);
+      openClientConnection(ctx, ws as ClosingWebSocket, req, url, ip);
     });
   }
 }
 
 function admitAdmin(ctx: TrackerContext, req: IncomingMessage, socket: Duplex, head: Buffer, url: RequestTarget): void {
-  const ip = remoteAddress(req);
+  const ip = ctx.clientAddress(req);
   const lockedForMs = ctx.throttle.lockedForMs(ip);
   if (lockedForMs > 0) {
     rejectUpgrade(socket, 429, 'too many failed authentications; try later', retryAfter(lockedForMs));

@@ -230,12 +230,12 @@ test('metadata is cut between the halves of an emoji, never inside one', () => {
   const request = (headers: Record<string, string>) => ({ headers, socket: { remoteAddress: '127.0.0.1' } }) as unknown as IncomingMessage;
   // The field cut: the emoji straddles MetadataLimits.maxFieldLength.
   const user = 'a'.repeat(MetadataLimits.maxFieldLength - 1) + emoji;
-  const fieldCut = buildMetadata(request({}), new URL(`http://x/ws?user=${encodeURIComponent(user)}`));
+  const fieldCut = buildMetadata(request({}), new URL(`http://x/ws?user=${encodeURIComponent(user)}`), '127.0.0.1');
   assert.is(fieldCut.user, 'a'.repeat(MetadataLimits.maxFieldLength - 1));
   // The harder cut to 128, when the whole would pass MetadataLimits.maxTotalLength.
   const quotes = '"'.repeat(MetadataLimits.maxFieldLength);
   const short = 'b'.repeat(127) + emoji;
-  const hardCut = buildMetadata(request({ 'user-agent': quotes, origin: quotes }), new URL(`http://x/ws?user=${encodeURIComponent(short)}`));
+  const hardCut = buildMetadata(request({ 'user-agent': quotes, origin: quotes }), new URL(`http://x/ws?user=${encodeURIComponent(short)}`), '127.0.0.1');
   assert.is(hardCut.user, 'b'.repeat(127));
   for (const metadata of [fieldCut, hardCut]) assert.not.match(JSON.stringify(metadata), loneHalf);
 });
@@ -243,7 +243,7 @@ test('metadata is cut between the halves of an emoji, never inside one', () => {
 test('metadata holds no NUL and no lone surrogate half, which PostgreSQL would refuse', () => {
   const request = (headers: Record<string, string>) => ({ headers, socket: { remoteAddress: '127.0.0.1' } }) as unknown as IncomingMessage;
   // `%00` decodes to U+0000: text and jsonb refuse it, and so failed the whole batch.
-  const metadata = buildMetadata(request({ 'user-agent': 'ua\0', origin: '\ud800' }), new URL('http://x/ws?user=%00bad&k%00=v%00'));
+  const metadata = buildMetadata(request({ 'user-agent': 'ua\0', origin: '\ud800' }), new URL('http://x/ws?user=%00bad&k%00=v%00'), '127.0.0.1');
   assert.is(metadata.user, '\ufffdbad');
   assert.equal(metadata.query, { user: '\ufffdbad', 'k\ufffd': 'v\ufffd' });
   assert.is(metadata.userAgent, 'ua\ufffd');
@@ -262,7 +262,7 @@ test('metadata stays within its caps for any query string, user agent and origin
       url.searchParams.set('user', user);
       for (const [k, v] of params) url.searchParams.append(k, v);
       const req = { headers: { 'user-agent': ua, origin }, socket: { remoteAddress: '127.0.0.1' } } as unknown as IncomingMessage;
-      const metadata = buildMetadata(req, url);
+      const metadata = buildMetadata(req, url, '127.0.0.1');
       assert.ok(JSON.stringify(metadata).length <= MetadataLimits.maxTotalLength);
       for (const value of [metadata.userAgent, metadata.origin, metadata.path, metadata.user ?? '', ...Object.keys(metadata.query), ...Object.values(metadata.query)]) {
         assert.ok(value.length <= MetadataLimits.maxFieldLength);
