@@ -285,18 +285,21 @@ test('an upgrade with a malformed request target is refused without a row', asyn
   }
 });
 
-test('an upgrade to an unknown path is answered 404 and its socket closed, even if the peer never closes', async () => {
+test('an upgrade to an unknown path gets the app\'s 404 and its socket is closed, even if the peer never closes', async () => {
   const t = await startTracker();
   // allowHalfOpen: the peer reads the server's FIN but never sends its own.
   const peer = connect({ port: t.port, host: '127.0.0.1', allowHalfOpen: true });
   peer.on('error', () => {});
+  const ended = new Promise<void>((resolve) => peer.once('end', resolve));
   try {
+    await new Promise((resolve) => peer.once('connect', resolve));
     const before = await openConnections(t);
     peer.write('GET /nope HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
     const response = await new Promise<string>((resolve) => peer.once('data', (d: Buffer) => resolve(d.toString())));
     assert.match(response, /^HTTP\/1\.1 404 /);
-    assert.is(await openConnections(t), before + 1);
-    await waitFor(async () => (await openConnections(t)) === before, 3000, 'the server to close the half-open socket');
+    assert.match(response, /\r\nConnection: close\r\n/i);
+    await ended;
+    await waitFor(async () => (await openConnections(t)) === before - 1, 3000, 'the server to close the half-open socket');
   } finally {
     peer.destroy();
     await t.close();
