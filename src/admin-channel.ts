@@ -33,6 +33,11 @@ export interface AdminSession {
   authTimer: NodeJS.Timeout | undefined;
   /** Answered the last heartbeat ping (heartbeat.ts). */
   alive: boolean;
+  /**
+   * Bytes left queued when its last snapshot was sent; the buffer cap
+   * counts on top of them until the buffer has drained under the cap.
+   */
+  snapshotQueued: number;
 }
 
 /** Writes one message in pieces: see AdminChannel.sendInFragments. */
@@ -92,7 +97,7 @@ export class AdminChannel {
   }
 
   accept(socket: WebSocket, ip: string, preAuthenticated: boolean): AdminSession {
-    const admin: AdminSession = { socket, ip, authenticated: false, authTimer: undefined, alive: true };
+    const admin: AdminSession = { socket, ip, authenticated: false, authTimer: undefined, alive: true, snapshotQueued: 0 };
     this.#sockets.add(admin);
     socket.on('message', (data, isBinary) => this.#onMessage(admin, data, isBinary));
     socket.on('pong', () => (admin.alive = true));
@@ -142,6 +147,9 @@ export class AdminChannel {
     const socket = admin.socket;
     try {
       produce((piece, last) => socket.send(piece, { fin: last }));
+      // A snapshot can be larger than the cap (it grows with the live set,
+      // the cap does not): an admin still reading it is not slow.
+      admin.snapshotQueued = socket.bufferedAmount;
     } catch (error) {
       // A message cut off after its first fragment leaves nothing to
       // recover on that stream.
@@ -155,8 +163,13 @@ export class AdminChannel {
   #readable(admin: AdminSession): boolean {
     const socket = admin.socket;
     if (socket.readyState !== socket.OPEN) return false;
-    if (socket.bufferedAmount <= this.#options.maxBufferedBytes) return true;
-    this.#options.logger.warn({ ip: admin.ip, buffered: socket.bufferedAmount }, 'admin too slow; closing');
+    const buffered = socket.bufferedAmount;
+    if (buffered <= this.#options.maxBufferedBytes) {
+      admin.snapshotQueued = 0; // drained: the cap alone applies from here on
+      return true;
+    }
+    if (buffered <= this.#options.maxBufferedBytes + admin.snapshotQueued) return true;
+    this.#options.logger.warn({ ip: admin.ip, buffered }, 'admin too slow; closing');
     closeSlowConsumer(socket);
     this.#forget(admin);
     return false;

@@ -81,4 +81,65 @@ fragments('a message that fails after its first fragment ends that stream, logge
   }
 });
 
+/** A snapshot of `pieces` × 256 KiB, as sendInFragments sends one, then the admin joins. */
+function bigSnapshot(pieces: number) {
+  const piece = 'x'.repeat(256 * 1024);
+  return (channel: AdminChannel, admin: AdminSession) => {
+    channel.sendInFragments(admin, (fragment) => {
+      fragment('{"type":"snapshot","pad":"', false);
+      for (let i = 0; i < pieces; i++) fragment(piece, false);
+      fragment('"}', true);
+    });
+    channel.join(admin);
+  };
+}
+
+const TOO_SLOW = 'admin too slow; closing';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+fragments('a snapshot larger than the buffer cap is not held against an admin that is still reading it', async () => {
+  // 16 MiB against a 1 MiB cap: more than the kernel's buffers take, so
+  // most of it waits in Node's, as a large snapshot does on a slow link.
+  const c = await startChannel(bigSnapshot(64));
+  try {
+    const peer = await rawUpgrade(c.port, '/');
+    peer.socket.pause(); // the link is slower than the server: it reads, later
+    await waitFor(() => c.channel.audienceSize === 1, 3000, 'the admin to join');
+    await sleep(20);
+    for (let i = 0; i < 10; i++) c.channel.broadcast({ type: 'connected', i });
+    assert.is(c.logs.find(TOO_SLOW).length, 0, 'cut off for its own snapshot');
+    assert.is(c.channel.audienceSize, 1);
+    peer.socket.resume();
+    await waitFor(() => peer.frames.filter((f) => f.fin).length === 11, 10_000, 'the snapshot and every event');
+    assert.is(c.logs.find(TOO_SLOW).length, 0);
+    const events = peer.frames.filter((f) => f.fin).slice(1).map((f) => JSON.parse(f.payload.toString()).i);
+    assert.equal(events, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    peer.destroy();
+  } finally {
+    await c.close();
+  }
+});
+
+fragments('behind a large snapshot, events an admin does not read are still bounded by the cap', async () => {
+  const c = await startChannel(bigSnapshot(64));
+  try {
+    const peer = await rawUpgrade(c.port, '/');
+    peer.socket.pause(); // and never reads again
+    await waitFor(() => c.channel.audienceSize === 1, 3000, 'the admin to join');
+    await sleep(20);
+    const event = { type: 'activity', pad: 'a'.repeat(1024) };
+    let sent = 0;
+    while (c.channel.audienceSize === 1) {
+      assert.ok(sent < 2048, 'never closed: events behind the snapshot grew past the cap');
+      c.channel.broadcast(event);
+      sent++;
+    }
+    assert.ok(sent > 512, `closed after ${sent} events of 1 KiB, well under the 1 MiB cap`);
+    assert.is(c.logs.find(TOO_SLOW).length, 1);
+    peer.destroy();
+  } finally {
+    await c.close();
+  }
+});
+
 fragments.run();
