@@ -20,6 +20,7 @@ import type { TrackerContext } from './context.js';
 import { loadDashboardFiles } from './dashboard-files.js';
 import { openSqlite, type Database } from './database.js';
 import { HistoryPruner } from './history-pruner.js';
+import { emitToHost } from './host-events.js';
 import { startHeartbeat } from './heartbeat.js';
 import { handleRequest } from './http-routes.js';
 import { serveIgnoringUpgrade } from './plain-upgrade.js';
@@ -136,8 +137,8 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       logger,
       onCommitted: (change) => this.#onCommitted(change),
       onUnrecorded: (sessionIds) => this.#welcome(sessionIds),
-      onDegraded: (reason) => this.emit(TrackerEvent.DEGRADED, reason),
-      onRecovered: () => this.emit(TrackerEvent.RECOVERED),
+      onDegraded: (reason) => this.#emit(TrackerEvent.DEGRADED, reason),
+      onRecovered: () => this.#emit(TrackerEvent.RECOVERED),
       store: nodeStore(resolved.nodeId, { postgres: isPostgres(db), multiNode, fence: () => this.#multi?.ownerError }),
       metrics,
     });
@@ -293,16 +294,21 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
     for (const user of change.connected) {
       this.#welcome([user.sessionId]);
       if (this.#multi === undefined) admins.broadcast({ type: 'connected', user });
-      this.emit(TrackerEvent.CONNECTED, user);
+      this.#emit(TrackerEvent.CONNECTED, user);
     }
     if (change.activity.length > 0) {
       if (this.#multi === undefined) admins.broadcast({ type: 'activity', users: change.activity });
-      this.emit(TrackerEvent.ACTIVITY, change.activity);
+      this.#emit(TrackerEvent.ACTIVITY, change.activity);
     }
     for (const sessionId of change.disconnected) {
       if (this.#multi === undefined) admins.broadcast({ type: 'disconnected', sessionId });
-      this.emit(TrackerEvent.DISCONNECTED, sessionId);
+      this.#emit(TrackerEvent.DISCONNECTED, sessionId);
     }
+  }
+
+  /** A host listener that throws must not cut the writer's path short (host-events.ts). */
+  #emit<K extends keyof TrackerEvents>(event: K, ...args: TrackerEvents[K]): void {
+    emitToHost(this as EventEmitter, this.#ctx.logger, event, args);
   }
 
   #welcome(sessionIds: string[]): void {
