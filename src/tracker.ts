@@ -247,6 +247,10 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       });
       logger.info({ count: stale }, 'stale rows removed');
     }
+    // stop() during the awaits above has already stopped the timers and is
+    // removing the upgrade listener: starting them now would leave them
+    // running for good, on a closed database.
+    if (this.#stopping !== undefined) throw new Error('tracker stopped during start');
     writer.start();
     this.#stopHeartbeat = startHeartbeat(this.#ctx, options.heartbeatMs);
     this.#pruner = new HistoryPruner({ db, logger, retentionDays: options.historyRetentionDays, intervalMs: options.historyPruneIntervalMs });

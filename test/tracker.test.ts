@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { openPostgres } from '../src/postgres.js';
 import { createTracker } from '../src/tracker.js';
 import { listSessions } from '../src/history-repository.js';
+import type { Logger } from '../src/logger.js';
 import { getUserBySessionId, countActiveUsers } from '../src/repository.js';
 import { DatabaseInUseError } from '../src/sqlite-lock.js';
 import { captureLogs } from './helpers/log-capture.js';
@@ -333,6 +334,34 @@ library('a tracker starts once: start() after stop() rejects', async () => {
     await started.close();
   }
   assert.match((await rejection(started.tracker.start())).message, /tracker stopped/);
+});
+
+library('stop() during start(): start rejects and leaves no timer or upgrade listener behind', async () => {
+  const logs = captureLogs('info');
+  const server = createServer();
+  let stopped: Promise<void> | undefined;
+  // A stop that lands after start's last database step, before its timers
+  // start: here from the log line written right there.
+  const base = logs.logger;
+  const logger: Logger = {
+    trace: (o, m) => base.trace(o, m),
+    debug: (o, m) => base.debug(o, m),
+    info(o, m) {
+      base.info(o, m);
+      if (m === 'stale rows removed') stopped = tracker.stop();
+    },
+    warn: (o, m) => base.warn(o, m),
+    error: (o, m) => base.error(o, m),
+    fatal: (o, m) => base.fatal(o, m),
+    child: () => logger,
+  };
+  const tracker = createTracker({ server, databasePath: ':memory:', adminToken: TOKEN, logger, historyPruneIntervalMs: 10 });
+  assert.match((await rejection(tracker.start())).message, /stopped during start/);
+  await stopped;
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.is(server.listenerCount('upgrade'), 0, 'no upgrade listener left on the host server');
+  // A pruner left running would try the closed database every 10 ms.
+  assert.equal(logs.lines.filter((l) => /history prune/.test(l.msg)), [], 'no history pruning after stop');
 });
 
 library('options are validated once, at construction', async () => {
