@@ -207,6 +207,13 @@ export const WriteBatching = {
  */
 export const SNAPSHOT_FRAGMENT_ROWS = 250;
 
+/**
+ * Marks a tracker's upgrade listener on the host's server, so that a second
+ * tracker on that server sees it and refuses to start (tracker.ts).
+ * Symbol.for: a second copy of the package in the process sees it too.
+ */
+export const UPGRADE_LISTENER = Symbol.for('roster.upgradeListener');
+
 /** How long to wait between retries while the database is failing. */
 export const RetryBackoff = {
   initialMs: 100,

@@ -15,7 +15,7 @@ import { ClosingWebSocket } from './closing-websocket.js';
 import { CommittedView, type Page } from './committed-view.js';
 import { clientAddressResolver } from './client-address.js';
 import { closeClientConnection, sendWelcome } from './client-connection.js';
-import { CloseCode, CloseReason, Defaults, SNAPSHOT_FRAGMENT_ROWS, TrackerEvent } from './constants.js';
+import { CloseCode, CloseReason, Defaults, Paths, SNAPSHOT_FRAGMENT_ROWS, TrackerEvent, UPGRADE_LISTENER } from './constants.js';
 import type { TrackerContext } from './context.js';
 import { loadDashboardFiles } from './dashboard-files.js';
 import { openSqlite, type Database } from './database.js';
@@ -98,13 +98,16 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
   /** Held from start() to the end of stop() when the tracker opened an SQLite file itself. */
   #fileLock: SqliteFileLock | undefined;
   #stopping: Promise<void> | undefined;
-  readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const handled = handleUpgrade(this.#ctx, req, socket, head);
-    // Another upgrade listener may own this path; when we are alone, it is a
-    // plain request for the app's routes (plain-upgrade.ts).
-    const { server } = this.#ctx.options;
-    if (!handled && server.listenerCount('upgrade') === 1) serveIgnoringUpgrade(server, req, socket, head);
-  };
+  readonly #onUpgrade = Object.assign(
+    (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const handled = handleUpgrade(this.#ctx, req, socket, head);
+      // Another upgrade listener may own this path; when we are alone, it is
+      // a plain request for the app's routes (plain-upgrade.ts).
+      const { server } = this.#ctx.options;
+      if (!handled && server.listenerCount('upgrade') === 1) serveIgnoringUpgrade(server, req, socket, head);
+    },
+    { [UPGRADE_LISTENER]: true },
+  );
 
   constructor(options: TrackerOptions) {
     super();
@@ -222,6 +225,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
   async start(): Promise<void> {
     if (this.#stopping !== undefined) throw new Error('tracker stopped; create a new one');
     if (this.#started) throw new Error('tracker already started');
+    this.#refuseSharedServer();
     const { db, logger, options, writer } = this.#ctx;
     // Before anything touches a row: a second tracker on a file in use must
     // not clear the rows of the one serving (sqlite-lock.ts). Nor may its
@@ -251,12 +255,26 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
     // removing the upgrade listener: starting them now would leave them
     // running for good, on a closed database.
     if (this.#stopping !== undefined) throw new Error('tracker stopped during start');
+    // Again: another tracker may have finished its own start meanwhile.
+    this.#refuseSharedServer();
     writer.start();
     this.#stopHeartbeat = startHeartbeat(this.#ctx, options.heartbeatMs);
     this.#pruner = new HistoryPruner({ db, logger, retentionDays: options.historyRetentionDays, intervalMs: options.historyPruneIntervalMs });
     this.#pruner.start();
     this.#ctx.startedAt = Date.now();
     options.server.on('upgrade', this.#onUpgrade);
+  }
+
+  /**
+   * The tracker's paths are fixed, so a second tracker on the same server
+   * would take the same upgrades: ws throws on the socket the first one
+   * already took, out of the server's upgrade event, and the host crashes
+   * at the first client.
+   */
+  #refuseSharedServer(): void {
+    if (this.#ctx.options.server.listeners('upgrade').some((listener) => UPGRADE_LISTENER in listener)) {
+      throw new Error(`another Roster tracker already serves ${Paths.CLIENT} and ${Paths.ADMIN_STREAM} on this server; give each tracker its own http.Server`);
+    }
   }
 
   stop(): Promise<void> {

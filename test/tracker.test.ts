@@ -364,6 +364,29 @@ library('stop() during start(): start rejects and leaves no timer or upgrade lis
   assert.equal(logs.lines.filter((l) => /history prune/.test(l.msg)), [], 'no history pruning after stop');
 });
 
+library('a second tracker on the same http.Server refuses to start; the first keeps serving', async () => {
+  const first = await startTracker();
+  const second = createTracker({ server: first.server, databasePath: ':memory:', adminToken: TOKEN });
+  try {
+    // Both would take every upgrade on /ws: ws throws on the second, out of the server's event.
+    assert.match((await rejection(second.start())).message, /already serves \/ws and \/admin\/stream on this server/);
+    assert.is(first.server.listenerCount('upgrade'), 1);
+    const client = await connectClient(first.wsUrl('/ws'));
+    assert.is(first.tracker.connections, 1);
+    await client.close();
+  } finally {
+    await second.stop();
+    await first.close();
+  }
+  // Started together: one of them refuses, whichever attaches second.
+  const server = createServer();
+  const pair = [1, 2].map(() => createTracker({ server, databasePath: ':memory:', adminToken: TOKEN }));
+  const results = await Promise.allSettled(pair.map((t) => t.start()));
+  await Promise.all(pair.map((t) => t.stop()));
+  assert.equal(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
+  assert.is(server.listenerCount('upgrade'), 0);
+});
+
 library('options are validated once, at construction', async () => {
   const server = createServer();
   assert.throws(() => createTracker({ server, databasePath: ':memory:', adminToken: 'short' }), RangeError);
