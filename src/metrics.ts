@@ -18,6 +18,8 @@ export interface TrackerMetrics {
   observeTouchFlush(seconds: number): void;
   /** The Prometheus text exposition. */
   render(): Promise<string>;
+  /** At stop: drop every metric (see the comment in createMetrics). */
+  close(): void;
   readonly contentType: string;
 }
 
@@ -48,6 +50,7 @@ export function createMetrics(sources: MetricsSources): TrackerMetrics {
   const registry = new Registry();
   let messages = 0;
   let defaultsRegistered = false;
+  let closed = false;
 
   new Gauge({
     name: 'roster_active_connections',
@@ -135,11 +138,20 @@ export function createMetrics(sources: MetricsSources): TrackerMetrics {
       // Process and Node.js metrics start their observers (GC, event-loop
       // delay) on the first scrape, so trackers nobody scrapes pay nothing.
       // They can be registered only once per registry.
-      if (!defaultsRegistered) {
+      if (!defaultsRegistered && !closed) {
         defaultsRegistered = true;
         collectDefaultMetrics({ register: registry });
       }
       return registry.metrics();
+    },
+    close() {
+      // The default metrics' GC observer and event-loop-delay monitor are
+      // process-wide and prom-client cannot stop them. They reach the
+      // registry, and through its gauges this tracker's whole state: a
+      // stopped tracker that had been scraped was never collected. Emptying
+      // the registry cuts that path; /metrics answers empty from then on.
+      closed = true;
+      registry.clear();
     },
     contentType: registry.contentType,
   };

@@ -91,6 +91,7 @@ async function shutdownSteps(parts: ShutdownParts): Promise<void> {
     logger.info('shutdown: closing database');
     await untilDeadline(closeBy, 'the database', () => db.destroy()).catch(abandon);
   }
+  ctx.metrics.close();
   logger.info('shutdown: complete');
 }
 

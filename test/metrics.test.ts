@@ -3,6 +3,8 @@
  * should, default process metrics are present, METRICS_TOKEN protects the
  * endpoint, and two trackers in one process keep separate registries.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { sql } from 'kysely';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -164,6 +166,27 @@ test('two trackers in one process keep separate registries', async () => {
     await one.close();
     await two.close();
   }
+});
+
+test('a stopped tracker that was scraped can be garbage-collected', async () => {
+  // The default metrics' observers are process-wide; they must not keep a stopped tracker.
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  async function scrapedAndStopped(): Promise<WeakRef<object>> {
+    const t = await startTracker();
+    try {
+      await scrape(t);
+      return new WeakRef(t.tracker);
+    } finally {
+      await t.close();
+    }
+  }
+  const ref = await scrapedAndStopped();
+  for (let i = 0; i < 10 && ref.deref() !== undefined; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    gc();
+  }
+  assert.is(ref.deref(), undefined, 'the tracker was collected');
 });
 
 test.run();
