@@ -7,10 +7,12 @@
  * deletes and history rows of a shutdown. EventEmitter.emit lets a
  * listener's throw out to its caller and skips the listeners after it, so
  * each listener runs here on its own: one that throws, or returns a
- * promise that rejects, is logged and the others still run.
+ * promise that rejects, is logged and the others still run. And what a
+ * listener is given is its own to change (userForHost).
  */
 import type { EventEmitter } from 'node:events';
 import type { Logger } from './logger.js';
+import type { User } from './types.js';
 
 type Listener = (...args: unknown[]) => unknown;
 
@@ -32,4 +34,23 @@ function report(logger: Logger, event: string, error: unknown): void {
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+/**
+ * The host's own copy of a user for its `connected` event. The tracker
+ * keeps using the object it holds (the live connection finds its row and
+ * its live-set entry by its session id, history reads its metadata, the
+ * admin view serves it), so a listener that edits what it was given, say
+ * to anonymise the address it keeps, must not edit those: the connection
+ * was never forgotten, its row never deleted, its history never written.
+ */
+export function userForHost(user: User): User {
+  const { metadata } = user;
+  return {
+    id: user.id,
+    sessionId: user.sessionId,
+    connectedAt: user.connectedAt,
+    lastActiveAt: user.lastActiveAt,
+    metadata: { ...metadata, query: { ...metadata.query } },
+  };
 }

@@ -20,7 +20,7 @@ import type { TrackerContext } from './context.js';
 import { loadDashboardFiles } from './dashboard-files.js';
 import { openSqlite, type Database } from './database.js';
 import { HistoryPruner } from './history-pruner.js';
-import { emitToHost } from './host-events.js';
+import { emitToHost, userForHost } from './host-events.js';
 import { startHeartbeat } from './heartbeat.js';
 import { handleRequest } from './http-routes.js';
 import { serveIgnoringUpgrade } from './plain-upgrade.js';
@@ -316,7 +316,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
     for (const user of change.connected) {
       this.#welcome([user.sessionId]);
       if (this.#multi === undefined) admins.broadcast({ type: 'connected', user });
-      this.#emit(TrackerEvent.CONNECTED, user);
+      if (this.listenerCount(TrackerEvent.CONNECTED) > 0) this.#emit(TrackerEvent.CONNECTED, userForHost(user));
     }
     if (change.activity.length > 0) {
       if (this.#multi === undefined) admins.broadcast({ type: 'activity', users: change.activity });

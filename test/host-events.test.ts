@@ -14,7 +14,7 @@ import { listSessions } from '../src/history-repository.js';
 import { openSqlite } from '../src/database.js';
 import { countActiveUsers } from '../src/repository.js';
 import { captureLogs } from './helpers/log-capture.js';
-import { startTracker, tempDir } from './helpers/tracker.js';
+import { startTracker, tempDir, TOKEN } from './helpers/tracker.js';
 import { connect, connectClient, waitFor } from './helpers/ws-client.js';
 
 const test = suite('host event listeners');
@@ -92,6 +92,39 @@ test('throwing and rejecting listeners do not cost a stop its deletes and histor
     process.off('unhandledRejection', onRejection);
     await t.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a connected listener that edits its user leaves the tracker\'s own untouched', async () => {
+  const t = await startTracker();
+  try {
+    const given: any[] = [];
+    // Say a host that anonymises, in place, what it keeps.
+    t.tracker.on(TrackerEvent.CONNECTED, (user) => {
+      given.push(user);
+      user.sessionId = user.sessionId.toUpperCase();
+      user.connectedAt = 'edited';
+      user.metadata.remoteAddress = 'anonymous';
+      user.metadata.query.user = 'edited';
+    });
+    const client = await connectClient(t.wsUrl('/ws?user=bob'));
+    await waitFor(() => given.length === 1, 2000, 'connected event');
+    const res = await fetch(t.httpUrl('/active-users'), { headers: { authorization: `Bearer ${TOKEN}` } });
+    const [listed] = ((await res.json()) as { users: any[] }).users;
+    assert.is(listed.sessionId, client.sessionId);
+    assert.match(listed.connectedAt, /^\d{4}-/);
+    assert.is(listed.metadata.remoteAddress, '127.0.0.1');
+    assert.equal(listed.metadata.query, { user: 'bob' });
+    await client.close();
+    // The connection is forgotten by its own session id: row deleted, history written as it was.
+    await waitFor(async () => (await countActiveUsers(t.tracker.db)) === 0, 3000, 'row deleted');
+    assert.is(t.tracker.connections, 0);
+    const [session] = await listSessions(t.tracker.db, { limit: 10 });
+    assert.is(session?.sessionId, client.sessionId);
+    assert.is(session?.remoteAddress, '127.0.0.1');
+    assert.is(session?.user, 'bob');
+  } finally {
+    await t.close();
   }
 });
 
