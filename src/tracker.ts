@@ -226,6 +226,19 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
     if (this.#stopping !== undefined) throw new Error('tracker stopped; create a new one');
     if (this.#started) throw new Error('tracker already started');
     this.#refuseSharedServer();
+    try {
+      await this.#start();
+    } catch (error) {
+      // What a failed start took stays taken until stop(): the SQLite
+      // file's lock (a new tracker on the file, or db:migrate, would be
+      // refused as "in use"), the database, the change listener. A tracker
+      // starts once anyway, so let go of it all now.
+      await this.stop();
+      throw error;
+    }
+  }
+
+  async #start(): Promise<void> {
     const { db, logger, options, writer } = this.#ctx;
     // Before anything touches a row: a second tracker on a file in use must
     // not clear the rows of the one serving (sqlite-lock.ts). Nor may its

@@ -1,5 +1,6 @@
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openPostgres } from '../src/postgres.js';
@@ -7,9 +8,10 @@ import { createTracker } from '../src/tracker.js';
 import { listSessions } from '../src/history-repository.js';
 import type { Logger } from '../src/logger.js';
 import { getUserBySessionId, countActiveUsers } from '../src/repository.js';
+import { SchemaError } from '../src/migrations.js';
 import { DatabaseInUseError } from '../src/sqlite-lock.js';
 import { captureLogs } from './helpers/log-capture.js';
-import { TOKEN, startTracker } from './helpers/tracker.js';
+import { TOKEN, startTracker, tempDir } from './helpers/tracker.js';
 import { connect, connectClient, waitFor } from './helpers/ws-client.js';
 
 function pick(object: Record<string, unknown>, keys: string[]): Record<string, unknown> {
@@ -334,6 +336,25 @@ library('a tracker starts once: start() after stop() rejects', async () => {
     await started.close();
   }
   assert.match((await rejection(started.tracker.start())).message, /tracker stopped/);
+});
+
+library('a start that fails lets go of the SQLite file: a new tracker on it starts without a stop() first', async () => {
+  const dir = tempDir();
+  const databasePath = join(dir, 'roster.db');
+  try {
+    // A fresh file in verify mode: every migration is pending.
+    const failed = createTracker({ server: createServer(), databasePath, adminToken: TOKEN, schemaMode: 'verify' });
+    assert.instance(await rejection(failed.start()), SchemaError);
+    const next = await startTracker({ dir });
+    try {
+      assert.is((await fetch(next.httpUrl('/health'))).status, 200);
+    } finally {
+      await next.close();
+    }
+    await failed.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 library('stop() during start(): start rejects and leaves no timer or upgrade listener behind', async () => {
