@@ -130,6 +130,9 @@ export function resolveOptions(options: TrackerOptions): ResolvedOptions {
   if (sources !== 1) {
     throw new TypeError('createTracker: give exactly one of `db`, `databasePath` or `databaseUrl`');
   }
+  if (resolved.db !== undefined && typeof (resolved.db as { getExecutor?: unknown } | null)?.getExecutor !== 'function') {
+    throw new TypeError('createTracker: `db` must be a Kysely instance');
+  }
   if (resolved.db !== undefined && isPostgres(resolved.db)) {
     // A `db` runs as the only node: its start clears every row in `users`.
     // On a shared PostgreSQL those are the other nodes' live rows.

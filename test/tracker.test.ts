@@ -419,6 +419,7 @@ library('options are validated once, at construction', async () => {
   assert.throws(() => createTracker({ server, databasePath: ':memory:', adminToken: TOKEN, heartbeatMs: 1.5 }), TypeError);
   assert.throws(() => createTracker({ server, databasePath: ':memory:', adminToken: TOKEN, touchFlushMs: 0 }), RangeError);
   assert.throws(() => createTracker({ server: {} as any, databasePath: ':memory:', adminToken: TOKEN }), TypeError);
+  assert.throws(() => createTracker({ server, db: 'roster.db' as any, adminToken: TOKEN }), /`db` must be a Kysely instance/);
   // Its start would clear every row in `users`: on a shared PostgreSQL, other nodes' too.
   const pg = openPostgres({ url: 'postgres://roster@127.0.0.1:1/roster', poolSize: 1, connectTimeoutMs: 100, idleTimeoutMs: 1000, statementTimeoutMs: 1000 });
   try {
