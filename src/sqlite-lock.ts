@@ -12,6 +12,7 @@
  * let a process that opened it just before hold a lock on a file no one
  * else can see.
  */
+import { realpathSync } from 'node:fs';
 import SQLite from 'better-sqlite3';
 
 export class DatabaseInUseError extends Error {
@@ -25,9 +26,26 @@ export interface SqliteFileLock {
   release(): void;
 }
 
-/** The sidecar lock file of the database at `databasePath`. */
+/**
+ * The sidecar lock file of the database at `databasePath`: beside the real
+ * file, not beside a symlink to it. SQLite follows a symlinked database to
+ * its target (the `-wal` and `-shm` files sit there), so two processes
+ * that reach one file through different links (a deploy that links each
+ * release's `data/roster.db` to a shared file) share one database and must
+ * meet on one lock too.
+ */
 export function lockPathOf(databasePath: string): string {
-  return `${databasePath}-lock`;
+  return `${realPathOrSelf(databasePath)}-lock`;
+}
+
+/** The path with every symlink resolved, or as given while no file is there yet. */
+function realPathOrSelf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ENOENT') return path;
+    throw error;
+  }
 }
 
 /**
