@@ -31,7 +31,7 @@ export class HistoryPruner {
     this.#timer.unref();
   }
 
-  /** No new runs; resolves once a run in progress is done (before the database closes). */
+  /** No new runs; a run in progress stops after its current batch. Resolves once it has (before the database closes). */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#timer);
@@ -41,7 +41,7 @@ export class HistoryPruner {
   #run(): void {
     if (this.#running !== undefined || this.#stopped) return;
     const cutoff = new Date(Date.now() - this.#retentionDays * DAY_MS).toISOString();
-    this.#running = pruneSessions(this.#db, cutoff)
+    this.#running = pruneSessions(this.#db, cutoff, () => this.#stopped)
       .then(
         (count) => {
           if (count > 0) this.#logger.info({ count, before: cutoff }, 'history pruned');

@@ -124,8 +124,11 @@ export async function listSessions(db: Db, query: HistoryQuery): Promise<Session
 /**
  * Delete sessions that ended before `cutoff` (ISO-8601), in batches so a
  * large backlog never holds the database for long. Returns how many went.
+ * `stopped` is asked between batches: a backlog takes
+ * seconds to minutes, and a shutdown must not wait for it (each batch
+ * commits by itself, so the next run picks up where this one stopped).
  */
-export async function pruneSessions(db: Db, cutoff: string): Promise<number> {
+export async function pruneSessions(db: Db, cutoff: string, stopped: () => boolean = () => false): Promise<number> {
   let total = 0;
   for (;;) {
     const oldest = db
@@ -140,6 +143,7 @@ export async function pruneSessions(db: Db, cutoff: string): Promise<number> {
     if (deleted < BATCH_ROWS) return total;
     // Let sockets and timers run between batches.
     await new Promise((resolve) => setImmediate(resolve));
+    if (stopped()) return total;
   }
 }
 
