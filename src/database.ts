@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import {
   Kysely,
+  sql,
   SqliteAdapter,
   SqliteDialect,
   SqliteDriver,
@@ -113,6 +114,15 @@ class RosterSqliteDriver extends SqliteDriver {
   override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
     if (this.#native.inTransaction) await super.rollbackTransaction(connection);
   }
+}
+
+/**
+ * The file behind an SQLite `db`'s main database, as SQLite opened it, or
+ * '' for one in memory or a temporary one.
+ */
+export async function sqliteMainFile(db: Database): Promise<string> {
+  const { rows } = await sql<{ file: string | null }>`select file from pragma_database_list where name = 'main'`.execute(db);
+  return rows[0]?.file ?? '';
 }
 
 /** The raw better-sqlite3 handle with Roster's pragmas applied. */

@@ -18,7 +18,7 @@ import { closeClientConnection, sendWelcome } from './client-connection.js';
 import { CloseCode, CloseReason, Defaults, Paths, SNAPSHOT_FRAGMENT_ROWS, TrackerEvent, UPGRADE_LISTENER } from './constants.js';
 import type { TrackerContext } from './context.js';
 import { loadDashboardFiles } from './dashboard-files.js';
-import { openSqlite, type Database } from './database.js';
+import { openSqlite, sqliteMainFile, type Database } from './database.js';
 import { HistoryPruner } from './history-pruner.js';
 import { emitToHost, userForHost } from './host-events.js';
 import { startHeartbeat } from './heartbeat.js';
@@ -246,6 +246,12 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
     if (this.#ownsDb && options.databaseUrl === undefined && options.databasePath !== ':memory:') {
       this.#fileLock = lockSqliteFile(options.databasePath!);
       this.#ctx.databaseFileProblem = watchDatabaseFile(options.databasePath!, logger);
+    } else if (!this.#ownsDb) {
+      // A `db` the host passes in: its file too, or two trackers given
+      // one db (or one file) would each clear the other's live rows.
+      const file = await sqliteMainFile(db);
+      if (this.#stopping !== undefined) throw new Error('tracker stopped during start');
+      if (file !== '') this.#fileLock = lockSqliteFile(file);
     }
     this.#started = true;
     logger.info({ owned: this.#ownsDb, ...(this.#ownsDb ? { path: options.databasePath } : {}) }, 'database opened');

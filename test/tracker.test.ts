@@ -325,6 +325,38 @@ library('a second tracker on an SQLite file in use refuses to start and touches 
   }
 });
 
+library('a db the host passes in is locked too: a second tracker given it (or its file) refuses to start and touches nothing', async () => {
+  const { openSqlite } = await import('../src/database.js');
+  const dir = tempDir();
+  const db = openSqlite({ path: join(dir, 'host.db') });
+  const server = createServer((req, res) => void (first.handleRequest(req, res) || res.end()));
+  const first = createTracker({ server, db, adminToken: TOKEN });
+  await first.start();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  try {
+    const client = await connectClient(`ws://127.0.0.1:${port}/ws`);
+    for (const second of [
+      createTracker({ server: createServer(), db, adminToken: TOKEN }),
+      createTracker({ server: createServer(), databasePath: join(dir, 'host.db'), adminToken: TOKEN }),
+    ]) {
+      assert.instance(await rejection(second.start()), DatabaseInUseError);
+    }
+    assert.ok(await getUserBySessionId(db, client.sessionId), "the first tracker's row is still there");
+    assert.equal(await listSessions(db, { limit: 10 }), [], 'no client recorded as lost');
+    await client.close();
+  } finally {
+    await first.stop();
+    server.close();
+  }
+  // Stopped, it lets go; the db stays the host's, open.
+  const next = createTracker({ server: createServer(), db, adminToken: TOKEN });
+  await next.start();
+  await next.stop();
+  await db.destroy();
+  rmSync(dir, { recursive: true, force: true });
+});
+
 library('a tracker starts once: start() after stop() rejects', async () => {
   const tracker = createTracker({ server: createServer(), databasePath: ':memory:', adminToken: TOKEN });
   await tracker.stop();
