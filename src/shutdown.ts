@@ -2,7 +2,7 @@
  * The graceful shutdown sequence, bounded by `shutdownTimeoutMs`:
  *   1. stop accepting (new upgrades get 503);  2. close clients and admins with 1001;
  *   3. write pending touches;  4. delete this run's rows (kept if the
- *      database is still failing, for the next start to record as lost);
+ *      database is still failing, to be recorded as lost later);
  *   5. close the database.  (The CLI then exits 0.)
  * Sockets still open when the bound passes are terminated. Closing gets
  * a short grace past the bound; a database that does not answer by then
@@ -66,12 +66,13 @@ async function shutdownSteps(parts: ShutdownParts): Promise<void> {
       logger.info("shutdown: deleting this run's rows");
       await writer.flush();
       await multi?.stopHeartbeat();
-      if (multi === undefined && writer.degradedReason !== undefined) {
+      if (writer.degradedReason !== undefined) {
         // The flush could not write the history rows of the rows still
         // there. Deleting those rows now (a small DELETE may get through
         // where the flush did not, as on a full disk) would lose those
-        // sessions for good; left in place, the next start records them
-        // as lost.
+        // sessions for good; left in place, they are recorded as lost by
+        // the next start (SQLite, or the same NODE_ID) or by the node
+        // that reaps this one once NODE_TTL_MS has passed.
         logger.error({ reason: writer.degradedReason }, "shutdown: database still failing; this run's rows are left for the next start to record");
         return;
       }

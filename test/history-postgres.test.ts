@@ -7,8 +7,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
+import { sql } from 'kysely';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { CloseReason } from '../src/constants.js';
 import { insertSessions, listSessions, pruneSessions, sessionStats, type SessionRecord } from '../src/history-repository.js';
 import { migrateToLatest } from '../src/migrations.js';
 import { openDatabase } from '../src/postgres.js';
@@ -101,6 +103,40 @@ test('a tracker on DATABASE_URL writes history rows with close codes and message
 const percentBytes = fc.uint8Array({ maxLength: 24 }).map((bytes) => [...bytes].map((b) => `%${b.toString(16).padStart(2, '0')}`).join(''));
 /** What Node lets a client send in a header value: tab, printable ASCII and bytes 0x80-0xff. */
 const headerText = fc.string({ unit: fc.integer({ min: 0x1f, max: 0xff }).filter((c) => c !== 0x7f).map((c) => String.fromCharCode(c === 0x1f ? 9 : c)), maxLength: 60 });
+
+test('a node stopped while its history writes fail leaves its rows, and its next start records them as lost', async () => {
+  const url = await postgres.freshDatabase();
+  const first = await startTracker({ databaseUrl: url, nodeId: 'node-h', ...POOL });
+  let sessions: string[];
+  try {
+    const clients = [];
+    for (let i = 0; i < 3; i++) clients.push(await connectClient(first.wsUrl(`/ws?user=c${i}`)));
+    sessions = clients.map((c) => c.sessionId).sort();
+    // History inserts fail from now on (a full disk, say); the batch with them fails whole.
+    await sql`create function refuse_history() returns trigger language plpgsql as $$ begin raise exception 'history unwritable'; end $$`.execute(first.tracker.db);
+    await sql`create trigger refuse_history before insert on connection_history for each row execute function refuse_history()`.execute(first.tracker.db);
+    await clients[0]!.close();
+    await waitFor(() => first.tracker.degradedReason !== undefined, 5_000, 'the history write fails');
+  } finally {
+    await first.close();
+  }
+  const db = openDatabase({ databasePath: 'unused', databaseUrl: url, ...POOL });
+  try {
+    const left = await sql<{ session_id: string }>`select session_id from users order by session_id`.execute(db);
+    assert.equal(left.rows.map((r) => r.session_id), sessions, 'rows without a history row are not deleted');
+    await sql`drop trigger refuse_history on connection_history`.execute(db);
+    const next = await startTracker({ databaseUrl: url, nodeId: 'node-h', ...POOL });
+    try {
+      const history = await listSessions(next.tracker.db, { limit: 10 });
+      assert.equal(history.map((s) => s.sessionId).sort(), sessions, 'every session recorded, once');
+      for (const session of history) assert.is(session.closeReason, CloseReason.TRACKER_LOST);
+    } finally {
+      await next.close();
+    }
+  } finally {
+    await db.destroy();
+  }
+});
 
 test('whatever a client sends in its query, user agent, origin and close reason, PostgreSQL takes its rows', async () => {
   const t = await startTracker({ databaseUrl: await postgres.freshDatabase() });
