@@ -7,7 +7,7 @@
 import type { MigrationResultSet } from 'kysely';
 import { ConfigError, loadConfig, type ServerConfig } from './config.js';
 import { openDatabase, redactUrl } from './postgres.js';
-import { createMigrator, schemaState } from './migrations.js';
+import { createMigrator, schemaState, unknownMigrationsProblem } from './migrations.js';
 import { DatabaseInUseError, lockSqliteFile, type SqliteFileLock } from './sqlite-lock.js';
 
 const COMMANDS = ['latest', 'up', 'down', 'status'] as const;
@@ -42,6 +42,13 @@ async function main(): Promise<number> {
     }
     // Not while a server runs on the file: its schema would change under it.
     if (config.databaseUrl === undefined && config.databasePath !== ':memory:') lock = lockSqliteFile(config.databasePath);
+    // Kysely would call such a schema "corrupted" (and `down` would try to
+    // revert a migration this version has no code for).
+    const { unknown } = await schemaState(db);
+    if (unknown.length > 0) {
+      process.stderr.write(`db:migrate: ${unknownMigrationsProblem(unknown)}\n`);
+      return 1;
+    }
     const migrator = createMigrator(db);
     const result: MigrationResultSet =
       command === 'latest' ? await migrator.migrateToLatest() : command === 'up' ? await migrator.migrateUp() : await migrator.migrateDown();

@@ -59,6 +59,11 @@ export class SchemaError extends Error {
   override name = 'SchemaError';
 }
 
+/** What to say about migrations a newer version applied (SchemaState.unknown). */
+export function unknownMigrationsProblem(unknown: readonly string[]): string {
+  return `the database has migrations this version does not know: ${unknown.join(', ')} (a newer Roster applied them; run that version, or revert them with its "npm run db:migrate -- down")`;
+}
+
 /**
  * Bring the schema up to date (`migrate`) or refuse to go on while any
  * migration is pending (`verify`). Either way, refuse a schema that a newer
@@ -66,11 +71,7 @@ export class SchemaError extends Error {
  */
 export async function prepareSchema(db: Kysely<any>, mode: 'migrate' | 'verify'): Promise<string[]> {
   const { pending, unknown } = await schemaState(db);
-  if (unknown.length > 0) {
-    throw new SchemaError(
-      `the database has migrations this version does not know: ${unknown.join(', ')} (a newer Roster applied them; run that version, or revert them with its "npm run db:migrate -- down")`,
-    );
-  }
+  if (unknown.length > 0) throw new SchemaError(unknownMigrationsProblem(unknown));
   if (mode === 'verify') {
     if (pending.length > 0) {
       throw new SchemaError(`schema is out of date; pending migrations: ${pending.join(', ')} (run "npm run db:migrate -- latest")`);

@@ -199,6 +199,11 @@ cli('a database migrated by a newer version: the server refuses in both modes, s
     assert.is(status.status, 1);
     assert.match(status.stdout, /applied, unknown here\s+29990101000000_from_the_future/);
     assert.match(status.stdout, /1 unknown to this version/);
+    for (const command of ['latest', 'up', 'down']) {
+      const refused = migrate(command);
+      assert.is(refused.status, 1, command);
+      assert.match(refused.stderr, /^db:migrate: the database has migrations this version does not know: 29990101000000_from_the_future/, command);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
