@@ -56,7 +56,7 @@ export function openSqlite(options: SqliteOptions): Database {
     native.pragma(`journal_size_limit = ${WalCheckpoint.journalSizeLimitBytes}`);
     checkpointer = startWalCheckpointer(options.path);
   }
-  const dialect = new RosterSqliteDialect({ database: cachingDatabase(native, checkpointer) }, native);
+  const dialect = new RosterSqliteDialect({ database: cachingDatabase(native, checkpointer) }, native, checkpointer);
   return new Kysely<DB>(options.log ? { dialect, log: options.log } : { dialect });
 }
 
@@ -81,15 +81,17 @@ export function openSqlite(options: SqliteOptions): Database {
 class RosterSqliteDialect extends SqliteDialect {
   readonly #config: SqliteDialectConfig;
   readonly #native: SQLite.Database;
+  readonly #checkpointer: WalCheckpointer | undefined;
 
-  constructor(config: SqliteDialectConfig, native: SQLite.Database) {
+  constructor(config: SqliteDialectConfig, native: SQLite.Database, checkpointer: WalCheckpointer | undefined) {
     super(config);
     this.#config = config;
     this.#native = native;
+    this.#checkpointer = checkpointer;
   }
 
   override createAdapter(): DialectAdapter {
-    return new TransactionalDdlSqliteAdapter();
+    return new TransactionalDdlSqliteAdapter(this.#checkpointer);
   }
 
   override createDriver(): Driver {
@@ -97,10 +99,25 @@ class RosterSqliteDialect extends SqliteDialect {
   }
 }
 
+/** Also the way to a database's checkpointer (see walCheckpointer): the adapter is what Kysely lets anyone holding `db` reach. */
 class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  constructor(readonly checkpointer: WalCheckpointer | undefined) {
+    super();
+  }
+
   override get supportsTransactionalDdl(): boolean {
     return true;
   }
+}
+
+/**
+ * The WAL checkpointer of a database opened by openSqlite with a file;
+ * undefined for PostgreSQL, an in-memory database, or a Kysely made
+ * elsewhere (its WAL, if any, is checkpointed however its owner set up).
+ */
+export function walCheckpointer(db: Database): WalCheckpointer | undefined {
+  const adapter = db.getExecutor().adapter;
+  return adapter instanceof TransactionalDdlSqliteAdapter ? adapter.checkpointer : undefined;
 }
 
 class RosterSqliteDriver extends SqliteDriver {

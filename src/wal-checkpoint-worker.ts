@@ -1,8 +1,10 @@
 /**
  * The worker side of wal-checkpointer.ts: its own connection to the
  * database file, a PASSIVE checkpoint every interval (it never waits for
- * the writer, and the writer never waits for it), and a clean close when
- * asked, signalled through the shared flag the main thread waits on.
+ * the writer, and the writer never waits for it), one more whenever the
+ * main thread asks for it (answered in the order asked), and a clean
+ * close when asked, signalled through the shared flag the main thread
+ * waits on.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import SQLite from 'better-sqlite3';
@@ -14,6 +16,15 @@ export interface CheckpointWorkerData {
   closed: SharedArrayBuffer;
 }
 
+/** What the main thread sends: a checkpoint now, or close for good. */
+export type CheckpointRequest = 'checkpoint' | 'stop';
+
+/** The answer to 'checkpoint': frames in the WAL and how many of them are now in the database file (-1 each when it could not run). */
+export interface CheckpointResult {
+  log: number;
+  checkpointed: number;
+}
+
 const { path, intervalMs, closed } = workerData as CheckpointWorkerData;
 const flag = new Int32Array(closed);
 let db: SQLite.Database | undefined;
@@ -23,15 +34,23 @@ try {
   // No file to checkpoint (or no access): the writer's fallback checkpoint still runs.
 }
 
-const timer = setInterval(() => {
+function checkpoint(): CheckpointResult {
   try {
-    db?.pragma('wal_checkpoint(PASSIVE)');
+    const [row] = (db?.pragma('wal_checkpoint(PASSIVE)') ?? []) as CheckpointResult[];
+    if (row !== undefined) return { log: row.log, checkpointed: row.checkpointed };
   } catch {
     // Busy or failing now; the next round tries again.
   }
-}, intervalMs);
+  return { log: -1, checkpointed: -1 };
+}
 
-parentPort!.once('message', () => {
+const timer = setInterval(checkpoint, intervalMs);
+
+parentPort!.on('message', (request: CheckpointRequest) => {
+  if (request === 'checkpoint') {
+    parentPort!.postMessage(checkpoint() satisfies CheckpointResult);
+    return;
+  }
   clearInterval(timer);
   try {
     db?.close();

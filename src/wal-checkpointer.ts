@@ -12,7 +12,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { WalCheckpoint } from './constants.js';
-import type { CheckpointWorkerData } from './wal-checkpoint-worker.js';
+import type { CheckpointRequest, CheckpointResult, CheckpointWorkerData } from './wal-checkpoint-worker.js';
 
 export interface WalCheckpointer {
   /**
@@ -21,7 +21,17 @@ export interface WalCheckpointer {
    * follows is the last one and removes the WAL. Idempotent.
    */
   stop(): void;
+  /**
+   * A PASSIVE checkpoint on the worker now, resolved once it ran. Bulk
+   * writers (the history prune) await it between batches so the WAL never
+   * grows to the writer's fallback threshold: that checkpoint would run on
+   * the event loop. Resolves at once, to an unknown result, once the
+   * checkpointer has stopped or failed.
+   */
+  checkpoint(): Promise<CheckpointResult>;
 }
+
+const NOT_RUN: CheckpointResult = { log: -1, checkpointed: -1 };
 
 export function startWalCheckpointer(path: string, intervalMs: number = WalCheckpoint.intervalMs): WalCheckpointer {
   const closed = new SharedArrayBuffer(4);
@@ -31,15 +41,36 @@ export function startWalCheckpointer(path: string, intervalMs: number = WalCheck
   // A checkpointer never keeps the process alive; errors end it, and the
   // writer's fallback checkpoint takes over.
   worker.unref();
-  worker.on('error', () => {});
+  // The worker answers checkpoint requests in the order they came.
+  const waiting: ((result: CheckpointResult) => void)[] = [];
+  const release = () => {
+    for (const resolve of waiting.splice(0)) resolve(NOT_RUN);
+  };
   let stopped = false;
+  worker.on('message', (result: CheckpointResult) => waiting.shift()?.(result));
+  worker.on('error', () => {});
+  worker.on('exit', () => {
+    stopped = true;
+    release();
+  });
+  const send = (request: CheckpointRequest) => worker.postMessage(request);
   return {
+    checkpoint() {
+      if (stopped) return Promise.resolve(NOT_RUN);
+      return new Promise((resolve) => {
+        waiting.push(resolve);
+        send('checkpoint');
+      });
+    },
     stop() {
       if (stopped) return;
       stopped = true;
-      worker.postMessage('stop');
+      send('stop');
       // Atomics.wait on the main thread: close() is synchronous in Kysely's driver.
       Atomics.wait(new Int32Array(closed), 0, 0, WalCheckpoint.stopWaitMs);
+      // Answers to earlier requests could only arrive after this (the event
+      // loop was blocked), and the closed worker answers nothing more.
+      release();
     },
   };
 }

@@ -1,10 +1,10 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WalCheckpoint } from '../src/constants.js';
-import { openSqlite } from '../src/database.js';
+import { openSqlite, walCheckpointer } from '../src/database.js';
 import { migrateToLatest } from '../src/migrations.js';
 import { createUsers, withTransaction } from '../src/repository.js';
 import type { User } from '../src/types.js';
@@ -59,8 +59,31 @@ wal('committed pages reach the database file without the writer checkpointing, a
   }
 });
 
+wal('checkpoint() runs one on the worker at once and says what it found; once closed, it resolves without one', async () => {
+  const dir = tempDir('roster-wal-');
+  const db = openSqlite({ path: join(dir, 'w.db') });
+  const checkpointer = walCheckpointer(db);
+  try {
+    assert.ok(checkpointer, 'a file opened by openSqlite has a checkpointer');
+    const { error } = await migrateToLatest(db);
+    if (error) throw error;
+    await withTransaction(db, (trx) => createUsers(trx, users(100)));
+    // Asked twice at once: answered in order, both after a full checkpoint.
+    const [first, second] = await Promise.all([checkpointer.checkpoint(), checkpointer.checkpoint()]);
+    assert.ok(first.log > 0, `the WAL held frames (${first.log})`);
+    assert.is(first.checkpointed, first.log, 'all of them are in the database file');
+    assert.is(second.checkpointed, second.log);
+    await db.destroy();
+    assert.equal(await checkpointer.checkpoint(), { log: -1, checkpointed: -1 });
+  } finally {
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 wal('an in-memory database gets no checkpointer and still works', async () => {
   const db = openSqlite({ path: ':memory:' });
+  assert.is(walCheckpointer(db), undefined);
   try {
     const { error } = await migrateToLatest(db);
     if (error) throw error;
