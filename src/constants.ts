@@ -191,6 +191,24 @@ export const WalCheckpoint = {
 } as const;
 
 /**
+ * The retention prune (pruneSessions in history-repository.ts) deletes
+ * `batchRows` rows per commit. Back to back, its batches wrote WAL pages
+ * far faster than the checkpoint worker's every-500-ms round cleared them
+ * (~370 pages per 500 rows with random ids): the WAL reached
+ * WalCheckpoint.fallbackPages every ~27 batches, and the writer's own
+ * checkpoint then stalled the event loop for 80–180 ms. So the prune waits
+ * for a checkpoint on the worker whenever its batches since the last one
+ * have written about `walPages` pages (judged from what the last
+ * checkpoint found; `firstBatchesPerCheckpoint` before the first), which
+ * keeps the WAL well under the fallback (bench/results/micro-prune.txt).
+ */
+export const HistoryPrune = {
+  batchRows: 250,
+  walPages: 4000,
+  firstBatchesPerCheckpoint: 8,
+} as const;
+
+/**
  * Group commit for connects and disconnects. A commit costs about the
  * same for one row as for dozens (it is mostly WAL I/O), so under a storm
  * the writer commits at most once per `minIntervalMs` and gathers what

@@ -6,7 +6,8 @@
  */
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { ConnectionHistory, DB } from '../db/types.js';
-import { CloseReason, RecordedCloseCode } from './constants.js';
+import { CloseReason, HistoryPrune, RecordedCloseCode } from './constants.js';
+import { walCheckpointer } from './database.js';
 import { isoText } from './repository.js';
 import { executeReusable, powerOfTwoChunks } from './reusable-queries.js';
 import type { User } from './types.js';
@@ -45,8 +46,6 @@ export interface HistoryQuery {
   user?: string;
 }
 
-/** Rows per INSERT (12 parameters each) and per retention DELETE. */
-const BATCH_ROWS = 500;
 /** Largest power-of-two INSERT chunk (12 parameters per row). */
 const INSERT_CHUNK_ROWS = 512;
 
@@ -127,22 +126,37 @@ export async function listSessions(db: Db, query: HistoryQuery): Promise<Session
  * `stopped` is asked between batches: a backlog takes
  * seconds to minutes, and a shutdown must not wait for it (each batch
  * commits by itself, so the next run picks up where this one stopped).
+ * On an SQLite file opened by openSqlite, the prune also waits now and
+ * then for a WAL checkpoint on the worker thread (see HistoryPrune).
  */
 export async function pruneSessions(db: Db, cutoff: string, stopped: () => boolean = () => false): Promise<number> {
+  const checkpointer = walCheckpointer(db);
   let total = 0;
+  let sinceCheckpoint = 0;
+  let checkpointEvery: number = HistoryPrune.firstBatchesPerCheckpoint;
   for (;;) {
     const oldest = db
       .selectFrom('connection_history')
       .select('id')
       .where('disconnected_at', '<', cutoff)
       .orderBy('disconnected_at')
-      .limit(BATCH_ROWS);
+      .limit(HistoryPrune.batchRows);
     const result = await db.deleteFrom('connection_history').where('id', 'in', oldest).executeTakeFirst();
     const deleted = Number(result.numDeletedRows);
     total += deleted;
-    if (deleted < BATCH_ROWS) return total;
-    // Let sockets and timers run between batches.
-    await new Promise((resolve) => setImmediate(resolve));
+    if (deleted < HistoryPrune.batchRows) return total;
+    // Sockets and timers run while we wait, either way.
+    if (checkpointer !== undefined && ++sinceCheckpoint >= checkpointEvery) {
+      // No batch runs while the worker checkpoints, so it catches up with
+      // the whole WAL and the next commit starts the WAL over. What was in
+      // it (our batches, and whatever else was written meanwhile) says how
+      // many batches fit in the next HistoryPrune.walPages.
+      const { log } = await checkpointer.checkpoint();
+      if (log > 0) checkpointEvery = Math.max(1, Math.floor((HistoryPrune.walPages * sinceCheckpoint) / log));
+      sinceCheckpoint = 0;
+    } else {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     if (stopped()) return total;
   }
 }
