@@ -197,7 +197,7 @@ export const WalCheckpoint = {
  * (~370 pages per 500 rows with random ids): the WAL reached
  * WalCheckpoint.fallbackPages every ~27 batches, and the writer's own
  * checkpoint then stalled the event loop for 80–180 ms. So the prune waits
- * for a checkpoint on the worker whenever its batches since the last one
+ * for checkpoints on the worker whenever its batches since the last wait
  * have written about `walPages` pages (judged from what the last
  * checkpoint found; `firstBatchesPerCheckpoint` before the first), which
  * keeps the WAL well under the fallback (bench/results/micro-prune.txt).

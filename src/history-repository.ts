@@ -152,6 +152,9 @@ export async function pruneSessions(db: Db, cutoff: string, stopped: () => boole
       // it (our batches, and whatever else was written meanwhile) says how
       // many batches fit in the next HistoryPrune.walPages.
       const { log } = await checkpointer.checkpoint();
+      // Other writes that landed during that one: a second, short round
+      // copies them too, so the WAL is whole in the file when we write next.
+      await checkpointer.checkpoint();
       if (log > 0) checkpointEvery = Math.max(1, Math.floor((HistoryPrune.walPages * sinceCheckpoint) / log));
       sinceCheckpoint = 0;
     } else {
