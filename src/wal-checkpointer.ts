@@ -38,27 +38,33 @@ export function startWalCheckpointer(path: string, intervalMs: number = WalCheck
   const worker = new Worker(new URL('./wal-checkpoint-worker.js', import.meta.url), {
     workerData: { path, intervalMs, closed } satisfies CheckpointWorkerData,
   });
-  // A checkpointer never keeps the process alive; errors end it, and the
-  // writer's fallback checkpoint takes over.
-  worker.unref();
   // The worker answers checkpoint requests in the order they came.
   const waiting: ((result: CheckpointResult) => void)[] = [];
   const release = () => {
     for (const resolve of waiting.splice(0)) resolve(NOT_RUN);
   };
   let stopped = false;
-  worker.on('message', (result: CheckpointResult) => waiting.shift()?.(result));
+  worker.on('message', (result: CheckpointResult) => {
+    waiting.shift()?.(result);
+    if (waiting.length === 0) worker.unref();
+  });
   worker.on('error', () => {});
   worker.on('exit', () => {
     stopped = true;
     release();
   });
+  // A checkpointer never keeps the process alive (errors end it, and the
+  // writer's fallback checkpoint takes over), except while a request waits
+  // for its answer. After the listeners: adding a 'message' listener refs
+  // a Worker again.
+  worker.unref();
   const send = (request: CheckpointRequest) => worker.postMessage(request);
   return {
     checkpoint() {
       if (stopped) return Promise.resolve(NOT_RUN);
       return new Promise((resolve) => {
         waiting.push(resolve);
+        worker.ref();
         send('checkpoint');
       });
     },

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
@@ -91,6 +92,21 @@ wal('an in-memory database gets no checkpointer and still works', async () => {
     assert.is(Number((await db.selectFrom('users').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n), 10);
   } finally {
     await db.destroy();
+  }
+});
+
+wal('an open database never keeps the process alive: its checkpoint worker is unref\'d', () => {
+  const dir = tempDir('roster-wal-');
+  try {
+    // A host that forgets db.destroy() must still be able to exit.
+    const script = `import { openSqlite, walCheckpointer } from ${JSON.stringify(new URL('../src/database.js', import.meta.url).href)};
+      const db = openSqlite({ path: ${JSON.stringify(join(dir, 'open.db'))} });
+      await walCheckpointer(db).checkpoint();`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 10_000, encoding: 'utf8' });
+    assert.is(run.error, undefined, 'the process exited by itself');
+    assert.is(run.status, 0, run.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
