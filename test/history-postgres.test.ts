@@ -5,16 +5,15 @@
  * DATABASE_URL records close codes and message counts, whatever text its
  * clients send.
  */
-import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CloseReason } from '../src/constants.js';
 import { insertSessions, listSessions, pruneSessions, sessionStats, type SessionRecord } from '../src/history-repository.js';
 import { migrateToLatest } from '../src/migrations.js';
 import { openDatabase } from '../src/postgres.js';
 import { getUserBySessionId } from '../src/repository.js';
+import { assertRecordedAsLost, sessionRecord } from './helpers/history.js';
 import { postgresForSuite } from './helpers/postgres.js';
 import { startTracker, TOKEN } from './helpers/tracker.js';
 import { connectAdmin, connectClient, waitFor } from './helpers/ws-client.js';
@@ -23,23 +22,18 @@ const POOL = { poolSize: 4, dbConnectTimeoutMs: 5000, dbIdleTimeoutMs: 10_000, d
 const test = suite('history on PostgreSQL');
 const postgres = postgresForSuite(test, 'history');
 
+/** Values near the types' limits: bigints past 2^32, a label. */
 function record(endedMs: number, overrides: Partial<SessionRecord> = {}): SessionRecord {
-  return {
-    id: randomUUID(),
-    sessionId: randomUUID(),
+  return sessionRecord(endedMs, {
     user: 'u',
-    remoteAddress: '127.0.0.1',
-    userAgent: 'test',
     connectedAt: new Date(endedMs - 1500).toISOString(),
-    disconnectedAt: new Date(endedMs).toISOString(),
     durationMs: 1500,
-    closeCode: 1000,
-    closeReason: '',
     messages: 3_000_000_000,
     bytesIn: 2 ** 40,
     ...overrides,
-  };
+  });
 }
+
 
 test('round-trip, stable pages on ties, prune, stats', async () => {
   const db = openDatabase({ databasePath: 'unused', databaseUrl: await postgres.freshDatabase(), ...POOL });
@@ -127,9 +121,7 @@ test('a node stopped while its history writes fail leaves its rows, and its next
     await sql`drop trigger refuse_history on connection_history`.execute(db);
     const next = await startTracker({ databaseUrl: url, nodeId: 'node-h', ...POOL });
     try {
-      const history = await listSessions(next.tracker.db, { limit: 10 });
-      assert.equal(history.map((s) => s.sessionId).sort(), sessions, 'every session recorded, once');
-      for (const session of history) assert.is(session.closeReason, CloseReason.TRACKER_LOST);
+      await assertRecordedAsLost(next.tracker.db, sessions);
     } finally {
       await next.close();
     }

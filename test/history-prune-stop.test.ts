@@ -5,37 +5,21 @@
  * batch in progress; every batch commits by itself, so the next run
  * carries on from there.
  */
-import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openSqlite } from '../src/database.js';
 import { HistoryPruner } from '../src/history-pruner.js';
-import { insertSessions, listSessions, type SessionRecord } from '../src/history-repository.js';
+import { insertSessions, listSessions } from '../src/history-repository.js';
 import { silentLogger } from '../src/logger.js';
 import { migrateToLatest } from '../src/migrations.js';
+import { sessionRecord } from './helpers/history.js';
 import { tempDir } from './helpers/tracker.js';
 
 const test = suite('history pruner stop');
 const DAY = 86_400_000;
 
-function record(endedMs: number): SessionRecord {
-  return {
-    id: randomUUID(),
-    sessionId: randomUUID(),
-    user: null,
-    remoteAddress: '127.0.0.1',
-    userAgent: 'test',
-    connectedAt: new Date(endedMs - 1000).toISOString(),
-    disconnectedAt: new Date(endedMs).toISOString(),
-    durationMs: 1000,
-    closeCode: 1000,
-    closeReason: '',
-    messages: 0,
-    bytesIn: 0,
-  };
-}
 
 test('stop() during a backlog ends the run after its batch; the next run prunes the rest', async () => {
   const dir = tempDir();
@@ -44,8 +28,8 @@ test('stop() during a backlog ends the run after its batch; the next run prunes 
     const { error } = await migrateToLatest(db);
     if (error) throw error;
     const now = Date.now();
-    const old = Array.from({ length: 5000 }, (_, i) => record(now - 40 * DAY - i));
-    const recent = record(now);
+    const old = Array.from({ length: 5000 }, (_, i) => sessionRecord(now - 40 * DAY - i));
+    const recent = sessionRecord(now);
     await insertSessions(db, [...old, recent]);
     const count = async () => (await listSessions(db, { limit: 10_000 })).length;
 

@@ -7,7 +7,6 @@
  * between batches; the -wal file, only truncated past
  * journal_size_limit, shows the WAL's peak.
  */
-import { randomUUID } from 'node:crypto';
 import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -16,6 +15,7 @@ import { WalCheckpoint } from '../src/constants.js';
 import { openSqlite } from '../src/database.js';
 import { insertSessions, listSessions, pruneSessions, type SessionRecord } from '../src/history-repository.js';
 import { migrateToLatest } from '../src/migrations.js';
+import { sessionRecord } from './helpers/history.js';
 import { tempDir } from './helpers/tracker.js';
 
 const test = suite('history prune and the WAL');
@@ -24,23 +24,11 @@ const DAY = 86_400_000;
 const WAL_HEADER_BYTES = 32;
 const WAL_FRAME_BYTES = 24 + 4096;
 
+/** Random ids (as rows written before uuid-v7.ts): the most WAL pages per deleted row. */
 function record(endedMs: number): SessionRecord {
-  return {
-    // Random ids (as rows written before uuid-v7.ts): the most WAL pages per deleted row.
-    id: randomUUID(),
-    sessionId: randomUUID(),
-    user: null,
-    remoteAddress: '127.0.0.1',
-    userAgent: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36',
-    connectedAt: new Date(endedMs - 60_000).toISOString(),
-    disconnectedAt: new Date(endedMs).toISOString(),
-    durationMs: 60_000,
-    closeCode: 1000,
-    closeReason: '',
-    messages: 12,
-    bytesIn: 1400,
-  };
+  return sessionRecord(endedMs, { userAgent: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36', messages: 12, bytesIn: 1400 });
 }
+
 
 test('pruning 60,000 expired rows never lets the WAL reach the writer fallback checkpoint; only expired rows go', async () => {
   const dir = tempDir();

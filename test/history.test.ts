@@ -3,7 +3,6 @@
  * delete from `users`, carrying the close code and the message count;
  * retention prunes; GET /history pages are stable under inserts.
  */
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { suite } from 'uvu';
@@ -13,6 +12,7 @@ import { openSqlite, type Database } from '../src/database.js';
 import { insertSessions, listSessions, pruneSessions, type SessionRecord } from '../src/history-repository.js';
 import { migrateToLatest } from '../src/migrations.js';
 import { getUserBySessionId } from '../src/repository.js';
+import { sessionRecord } from './helpers/history.js';
 import { startTracker, tempDir, TOKEN, type TestTracker } from './helpers/tracker.js';
 import { connect, connectAdmin, connectClient, waitFor, type TestClient } from './helpers/ws-client.js';
 
@@ -29,23 +29,6 @@ async function sessionFor(t: TestTracker, sessionId: string): Promise<SessionRec
   return rows.find((r) => r.sessionId === sessionId);
 }
 
-function record(endedMs: number, overrides: Partial<SessionRecord> = {}): SessionRecord {
-  return {
-    id: randomUUID(),
-    sessionId: randomUUID(),
-    user: null,
-    remoteAddress: '127.0.0.1',
-    userAgent: 'test',
-    connectedAt: new Date(endedMs - 1000).toISOString(),
-    disconnectedAt: new Date(endedMs).toISOString(),
-    durationMs: 1000,
-    closeCode: 1000,
-    closeReason: '',
-    messages: 0,
-    bytesIn: 0,
-    ...overrides,
-  };
-}
 
 async function freshDb(): Promise<{ db: Database; close(): Promise<void> }> {
   const db = openSqlite({ path: join(tempDir(), 'h.db') });
@@ -196,8 +179,8 @@ retention('pruneSessions deletes only rows older than the cutoff, in batches', a
   const { db, close } = await freshDb();
   try {
     const now = Date.now();
-    const old = Array.from({ length: 1203 }, (_, i) => record(now - 40 * DAY - i));
-    const recent = Array.from({ length: 7 }, (_, i) => record(now - i * 1000));
+    const old = Array.from({ length: 1203 }, (_, i) => sessionRecord(now - 40 * DAY - i));
+    const recent = Array.from({ length: 7 }, (_, i) => sessionRecord(now - i * 1000));
     await insertSessions(db, [...old, ...recent]);
     const removed = await pruneSessions(db, new Date(now - 30 * DAY).toISOString());
     assert.is(removed, 1203);
@@ -213,8 +196,8 @@ retention('the tracker prunes past HISTORY_RETENTION_DAYS at start and periodica
   const dir = tempDir();
   const setup = openSqlite({ path: join(dir, 'roster.db') });
   const now = Date.now();
-  const keep = record(now - 2 * DAY);
-  const drop = record(now - 4 * DAY);
+  const keep = sessionRecord(now - 2 * DAY);
+  const drop = sessionRecord(now - 4 * DAY);
   const { error } = await migrateToLatest(setup);
   if (error) throw error;
   await insertSessions(setup, [keep, drop]);
@@ -225,7 +208,7 @@ retention('the tracker prunes past HISTORY_RETENTION_DAYS at start and periodica
     await waitFor(async () => (await listSessions(t.tracker.db, { limit: 10 })).length === 1, 5000, 'the start-up prune');
     assert.is((await listSessions(t.tracker.db, { limit: 10 }))[0]!.id, keep.id);
     // A row that ages past the retention while running goes at the next tick.
-    await insertSessions(t.tracker.db, [record(now - 5 * DAY)]);
+    await insertSessions(t.tracker.db, [sessionRecord(now - 5 * DAY)]);
     await waitFor(async () => (await listSessions(t.tracker.db, { limit: 10 })).length === 1, 5000, 'the periodic prune');
   } finally {
     await t.close();
@@ -234,7 +217,7 @@ retention('the tracker prunes past HISTORY_RETENTION_DAYS at start and periodica
 
 retention('ended sessions held through an outage are bounded: the oldest go first, and are counted', () => {
   const pending = new PendingSessions(3);
-  const records = Array.from({ length: 5 }, (_, i) => record(Date.now() - i));
+  const records = Array.from({ length: 5 }, (_, i) => sessionRecord(Date.now() - i));
   for (const r of records) pending.add(r);
   pending.add(records[4]!); // the same session again replaces, never drops
   assert.equal(pending.take().map((r) => r.id), records.slice(2).map((r) => r.id));
@@ -245,11 +228,11 @@ retention('ended sessions held through an outage are bounded: the oldest go firs
 
 retention('ended sessions put back after a failed write stay ahead of those that ended since', () => {
   const pending = new PendingSessions(3);
-  const older = Array.from({ length: 3 }, (_, i) => record(Date.now() - 10 + i));
+  const older = Array.from({ length: 3 }, (_, i) => sessionRecord(Date.now() - 10 + i));
   for (const r of older) pending.add(r);
   const inFlight = pending.take();
   // Two more end while the write is in flight; then it fails.
-  const newer = Array.from({ length: 2 }, (_, i) => record(Date.now() + i));
+  const newer = Array.from({ length: 2 }, (_, i) => sessionRecord(Date.now() + i));
   for (const r of newer) pending.add(r);
   pending.putBack(inFlight);
   assert.equal(pending.take().map((r) => r.id), [older[2]!, ...newer].map((r) => r.id), 'the two oldest dropped, not the newest');
@@ -282,7 +265,7 @@ api('pages newest first with a cursor that stays stable while rows arrive; filte
   try {
     const base = Date.now() - 60_000;
     // Ties on disconnected_at are broken by id, so pages never split or repeat a tie.
-    const seeded = Array.from({ length: 25 }, (_, i) => record(base + Math.floor(i / 3) * 1000, { user: i % 2 === 0 ? 'even' : 'odd' }));
+    const seeded = Array.from({ length: 25 }, (_, i) => sessionRecord(base + Math.floor(i / 3) * 1000, { user: i % 2 === 0 ? 'even' : 'odd' }));
     await insertSessions(t.tracker.db, seeded);
     const expected = [...seeded].sort((a, b) => (a.disconnectedAt === b.disconnectedAt ? (a.id < b.id ? 1 : -1) : a.disconnectedAt < b.disconnectedAt ? 1 : -1));
 
@@ -295,7 +278,7 @@ api('pages newest first with a cursor that stays stable while rows arrive; filte
       seen.push(...body.sessions.map((s: SessionRecord) => s.id));
       cursor = body.next;
       // Newer sessions arriving mid-walk must not shift the pages.
-      await insertSessions(t.tracker.db, [record(Date.now(), { user: 'even' })]);
+      await insertSessions(t.tracker.db, [sessionRecord(Date.now(), { user: 'even' })]);
       pages++;
     } while (cursor !== null && pages < 10);
     assert.equal(seen, expected.map((r) => r.id));
@@ -324,11 +307,11 @@ api('GET /history/stats: counts and median session length over the last hour', a
     assert.equal([empty.ended, empty.medianDurationMs], [0, null]);
     const now = Date.now();
     await insertSessions(t.tracker.db, [
-      record(now - 1000, { durationMs: 1000 }),
-      record(now - 2000, { durationMs: 5000 }),
-      record(now - 3000, { durationMs: 9000 }),
-      record(now - 4000, { durationMs: 20_000, connectedAt: new Date(now - 2 * 3_600_000).toISOString() }),
-      record(now - 2 * 3_600_000, { durationMs: 1 }), // outside the window
+      sessionRecord(now - 1000, { durationMs: 1000 }),
+      sessionRecord(now - 2000, { durationMs: 5000 }),
+      sessionRecord(now - 3000, { durationMs: 9000 }),
+      sessionRecord(now - 4000, { durationMs: 20_000, connectedAt: new Date(now - 2 * 3_600_000).toISOString() }),
+      sessionRecord(now - 2 * 3_600_000, { durationMs: 1 }), // outside the window
     ]);
     clients.push(await connectClient(t.wsUrl('/ws')));
     const res = await fetch(t.httpUrl('/history/stats'), { headers: AUTH });

@@ -11,8 +11,7 @@ import SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CloseReason } from '../src/constants.js';
-import { listSessions } from '../src/history-repository.js';
+import { assertRecordedAsLost } from './helpers/history.js';
 import { startTracker, tempDir } from './helpers/tracker.js';
 import { connectClient, waitFor } from './helpers/ws-client.js';
 
@@ -38,9 +37,7 @@ test('rows whose history could not be written are left for the next start, which
 
     const next = await startTracker({ dir });
     try {
-      const history = await listSessions(next.tracker.db, { limit: 10 });
-      assert.equal(history.map((s) => s.sessionId).sort(), sessions, 'every session recorded, once');
-      for (const session of history) assert.is(session.closeReason, CloseReason.TRACKER_LOST);
+      await assertRecordedAsLost(next.tracker.db, sessions);
     } finally {
       await next.close();
     }
