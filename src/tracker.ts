@@ -349,6 +349,8 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
 
   /** A host listener that throws must not cut the writer's path short (host-events.ts). */
   #emit<K extends keyof TrackerEvents>(event: K, ...args: TrackerEvents[K]): void {
+    // Every close passes here: with no host listener, allocate nothing more.
+    if (this.listenerCount(event) === 0) return;
     emitToHost(this as EventEmitter, this.#ctx.logger, event, args);
   }
 
