@@ -230,6 +230,9 @@ export class AdminChannel {
   }
 
   #onMessage(admin: AdminSession, data: RawData, isBinary: boolean): void {
+    // ws still delivers what arrived with the message that got the socket
+    // refused: a later token must neither count as another failure nor get in.
+    if (!this.#sockets.has(admin)) return;
     const message = isBinary ? undefined : parseObject(data);
     if (!admin.authenticated) {
       // A socket opened before its address was locked out would otherwise

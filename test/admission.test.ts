@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { CloseCode, CloseReason } from '../src/constants.js';
 import { countActiveUsers, getUserBySessionId } from '../src/repository.js';
 import { captureLogs } from './helpers/log-capture.js';
-import { rawUpgrade } from './helpers/raw-ws.js';
+import { encodeFrame, Opcode, rawUpgrade } from './helpers/raw-ws.js';
 import { startTracker, TOKEN } from './helpers/tracker.js';
 import { connect, connectAdmin, connectClient, upgradeStatus, waitFor, type TestClient } from './helpers/ws-client.js';
 
@@ -198,6 +198,31 @@ test('an admin socket opened before the lockout gets no guesses and no way in on
     early[1]!.send({ type: 'auth', token: 'wrong-token-wrong-token' });
     assert.equal(await outcome(early[1]!), locked);
     assert.equal(t.tracker.admins, 0);
+  } finally {
+    await t.close();
+  }
+});
+
+test('what arrives behind the token that got an admin socket refused is not read: no more failures, no way in', async () => {
+  const logs = captureLogs('info');
+  const t = await startTracker({ logger: logs.logger, authFailureLimit: 5, authCooldownMs: 5000 });
+  try {
+    const auth = (token: string) => encodeFrame({ opcode: Opcode.TEXT, payload: JSON.stringify({ type: 'auth', token }) });
+    // Five wrong tokens in one TCP write: ws parses them all before the close.
+    const guesser = await rawUpgrade(t.port, '/admin/stream');
+    guesser.socket.write(Buffer.concat(Array.from({ length: 5 }, () => auth('wrong-token-wrong-token'))));
+    assert.equal(await guesser.closed, { code: CloseCode.POLICY_VIOLATION, reason: CloseReason.AUTH_FAILED });
+    guesser.destroy();
+    assert.is(logs.find('admin authentication failed').length, 1, 'one socket, one refusal, one failure');
+    // A wrong token, then the right one, in one write.
+    const late = await rawUpgrade(t.port, '/admin/stream');
+    late.socket.write(Buffer.concat([auth('wrong-token-wrong-token'), auth(TOKEN)]));
+    assert.equal(await late.closed, { code: CloseCode.POLICY_VIOLATION, reason: CloseReason.AUTH_FAILED });
+    late.destroy();
+    assert.is(logs.find('admin authenticated').length, 0, 'the right token behind a refused one does not authenticate');
+    assert.not.ok(late.frames.some((f) => f.opcode === Opcode.TEXT), 'and gets no snapshot');
+    // Two failures so far, not six: the address is not locked out.
+    assert.is(await upgradeStatus(t.wsUrl('/admin/stream'), bearer(TOKEN)), 101);
   } finally {
     await t.close();
   }
