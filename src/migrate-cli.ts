@@ -4,10 +4,12 @@
  * database: DATABASE_URL (PostgreSQL) when set, else DATABASE_PATH.
  * Prints what it did; exits non-zero on failure (2 for bad settings).
  */
+import { existsSync } from 'node:fs';
 import type { MigrationResultSet } from 'kysely';
 import { ConfigError, loadConfig, type ServerConfig } from './config.js';
+import type { Database } from './database.js';
 import { openDatabase, redactUrl } from './postgres.js';
-import { createMigrator, schemaState, unknownMigrationsProblem } from './migrations.js';
+import { createMigrator, schemaState, shippedMigrations, unknownMigrationsProblem } from './migrations.js';
 import { DatabaseInUseError, lockSqliteFile, type SqliteFileLock } from './sqlite-lock.js';
 
 const COMMANDS = ['latest', 'up', 'down', 'status'] as const;
@@ -26,8 +28,30 @@ async function main(): Promise<number> {
     process.stderr.write(`db:migrate: ${error.message}\n`);
     return 2;
   }
-  const db = openDatabase(config);
   const where = config.databaseUrl !== undefined ? redactUrl(config.databaseUrl) : config.databasePath;
+  // Opening a missing SQLite file creates it: right for `latest` and `up`,
+  // but `status` and `down` only read or undo, and a mistyped path should
+  // not leave an empty database behind.
+  const missing = config.databaseUrl === undefined && config.databasePath !== ':memory:' && !existsSync(config.databasePath);
+  if (missing && command === 'status') {
+    process.stdout.write(`database: ${where} (no file yet: \`npm start\` or \`db:migrate latest\` creates it)\n`);
+    const shipped = await shippedMigrations();
+    for (const name of shipped) process.stdout.write(`  ${'pending'.padEnd(32)}  ${name}\n`);
+    process.stdout.write(`0 applied, ${shipped.length} pending\n`);
+    return 0;
+  }
+  if (missing && command === 'down') {
+    process.stderr.write(`db:migrate: no database at ${where}: nothing to revert\n`);
+    return 1;
+  }
+  let db: Database;
+  try {
+    db = openDatabase(config);
+  } catch (error) {
+    // A folder, a file that is not a database, no permission.
+    process.stderr.write(`db:migrate: cannot open ${where}: ${(error as Error)?.message ?? error}\n`);
+    return 1;
+  }
   let lock: SqliteFileLock | undefined;
   try {
     if (command === 'status') {
@@ -71,8 +95,11 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error) => {
-    // A server running on the file: one line, not a stack.
-    process.stderr.write(`db:migrate: ${error instanceof DatabaseInUseError ? error.message : (error?.stack ?? error)}\n`);
+    // A server running on the file, or what the database or the system
+    // refused (an error with a code: read-only, locked, unreachable): one
+    // line. Anything else is a defect, and its stack is the report.
+    const operational = error instanceof DatabaseInUseError || typeof error?.code === 'string';
+    process.stderr.write(`db:migrate: ${operational ? error.message : (error?.stack ?? error)}\n`);
     process.exit(1);
   },
 );

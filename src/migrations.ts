@@ -10,11 +10,17 @@ import { DEFAULT_MIGRATION_TABLE, FileMigrationProvider, Migrator, type Kysely, 
 /** dist/src/migrations.js → dist/db/migrations */
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../db/migrations', import.meta.url));
 
+function migrationProvider(): FileMigrationProvider {
+  return new FileMigrationProvider({ fs, path, migrationFolder: MIGRATIONS_FOLDER });
+}
+
 export function createMigrator(db: Kysely<any>): Migrator {
-  return new Migrator({
-    db,
-    provider: new FileMigrationProvider({ fs, path, migrationFolder: MIGRATIONS_FOLDER }),
-  });
+  return new Migrator({ db, provider: migrationProvider() });
+}
+
+/** The migrations this version ships, oldest first (Kysely's order): no database needed. */
+export async function shippedMigrations(): Promise<string[]> {
+  return Object.keys(await migrationProvider().getMigrations()).sort();
 }
 
 export interface SchemaState {

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -216,6 +216,9 @@ cli('db:migrate latest, status, down and up print what they did', () => {
     const status0 = run('status');
     assert.is(status0.status, 0);
     assert.match(status0.stdout, /pending\s+20261123100000_create_users/);
+    assert.match(status0.stdout, /^database: .*m\.db \(no file yet/);
+    assert.match(status0.stdout, /^0 applied, 4 pending$/m);
+    assert.not.ok(existsSync(join(dir, 'm.db')), 'status created the file');
     const latest = run('latest');
     assert.is(latest.status, 0);
     assert.match(latest.stdout, /applied: 20261123100000_create_users/);
@@ -229,6 +232,29 @@ cli('db:migrate latest, status, down and up print what they did', () => {
     assert.is(up.status, 0);
     assert.match(up.stdout, /applied: /);
     assert.is(run('sideways').status, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+cli('db:migrate down on a missing file creates nothing; a path it cannot open is one line, not a stack', () => {
+  const dir = tempDir();
+  try {
+    const down = runMigrate(join(dir, 'typo.db'), 'down');
+    assert.is(down.status, 1);
+    assert.match(down.stderr, /^db:migrate: no database at .*typo\.db: nothing to revert\n$/);
+    assert.not.ok(existsSync(join(dir, 'typo.db')), 'down created the file');
+    for (const command of ['status', 'latest', 'down']) {
+      const folder = runMigrate(dir, command); // a folder, not a file
+      assert.is(folder.status, 1, command);
+      assert.match(folder.stderr, /^db:migrate: cannot open .*: /, command);
+      assert.not.match(folder.stderr, /\n\s+at /, `${command}: a stack trace`);
+    }
+    writeFileSync(join(dir, 'junk.db'), 'not a database, but long enough to be read as one '.repeat(100));
+    const junk = runMigrate(join(dir, 'junk.db'), 'status');
+    assert.is(junk.status, 1);
+    assert.match(junk.stderr, /^db:migrate: .*not a database/);
+    assert.not.match(junk.stderr, /\n\s+at /, 'a stack trace');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
