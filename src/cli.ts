@@ -48,8 +48,10 @@ async function main(): Promise<void> {
   const where = config.databaseUrl !== undefined ? `DATABASE_URL ${redactUrl(config.databaseUrl)}` : `DATABASE_PATH ${config.databasePath}`;
   let tracker: Tracker;
   try {
+    // Where to listen and how to log are the server's; the rest are tracker options.
+    const { port: _port, host: _host, logLevel: _logLevel, logPretty: _logPretty, ...trackerConfig } = config;
     tracker = createTracker({
-      ...config,
+      ...trackerConfig,
       server,
       databasePath: config.databaseUrl === undefined ? config.databasePath : undefined,
       adminToken,

@@ -97,8 +97,54 @@ const INTEGER_LIMITS = {
   slowQueryMs: [0, 3_600_000],
 } as const;
 
+/**
+ * Every option there is. A name not here is a mistake, and a misspelt one
+ * would otherwise leave its default in force without a word. (`satisfies`
+ * keeps the list and TrackerOptions the same set of names.)
+ */
+const OPTION_NAMES: ReadonlySet<string> = new Set(
+  Object.keys({
+    server: true,
+    db: true,
+    databasePath: true,
+    adminToken: true,
+    schemaMode: true,
+    touchFlushMs: true,
+    heartbeatMs: true,
+    maxPayload: true,
+    allowedOrigins: true,
+    trustProxy: true,
+    maxConnections: true,
+    maxConnectionsPerIp: true,
+    maxMessagesPerSecond: true,
+    maxAdmins: true,
+    shutdownTimeoutMs: true,
+    adminAuthTimeoutMs: true,
+    adminMaxBufferedBytes: true,
+    authFailureLimit: true,
+    authCooldownMs: true,
+    logger: true,
+    databaseUrl: true,
+    poolSize: true,
+    dbConnectTimeoutMs: true,
+    dbIdleTimeoutMs: true,
+    dbStatementTimeoutMs: true,
+    nodeId: true,
+    nodeHeartbeatMs: true,
+    nodeTtlMs: true,
+    metricsToken: true,
+    historyRetentionDays: true,
+    historyPruneIntervalMs: true,
+    logQueries: true,
+    slowQueryMs: true,
+  } satisfies Record<keyof TrackerOptions, true>),
+);
+
 export function resolveOptions(options: TrackerOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object') throw new TypeError('createTracker: options must be an object');
+  for (const name of Object.keys(options)) {
+    if (!OPTION_NAMES.has(name)) throw new TypeError(`createTracker: unknown option \`${name}\``);
+  }
   const resolved = {
     schemaMode: Defaults.schemaMode,
     touchFlushMs: Defaults.touchFlushMs,

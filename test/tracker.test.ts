@@ -452,6 +452,9 @@ library('options are validated once, at construction', async () => {
   assert.throws(() => createTracker({ server, databasePath: ':memory:', adminToken: TOKEN, touchFlushMs: 0 }), RangeError);
   assert.throws(() => createTracker({ server: {} as any, databasePath: ':memory:', adminToken: TOKEN }), TypeError);
   assert.throws(() => createTracker({ server, db: 'roster.db' as any, adminToken: TOKEN }), /`db` must be a Kysely instance/);
+  // A misspelt option would otherwise leave its default in force, silently.
+  assert.throws(() => createTracker({ server, databasePath: ':memory:', adminToken: TOKEN, maxConection: 10 } as any), (e: unknown) => e instanceof TypeError && /unknown option `maxConection`/.test(e.message));
+  assert.throws(() => createTracker({ server, databasePath: ':memory:', adminToken: TOKEN, port: 8080 } as any), /unknown option `port`/);
   // Its start would clear every row in `users`: on a shared PostgreSQL, other nodes' too.
   const pg = openPostgres({ url: 'postgres://roster@127.0.0.1:1/roster', poolSize: 1, connectTimeoutMs: 100, idleTimeoutMs: 1000, statementTimeoutMs: 1000 });
   try {
