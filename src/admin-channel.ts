@@ -14,6 +14,13 @@ export interface AdminChannelOptions {
   maxAdmins: number;
   authTimeoutMs: number;
   maxBufferedBytes: number;
+  /**
+   * How long a snapshot may take to be handed to the kernel before its
+   * admin answers pings again. Past it, a silent admin is terminated.
+   */
+  snapshotSendLimitMs: number;
+  /** Snapshot bytes all admins may have queued at once; past it a new snapshot is refused with 1013. */
+  snapshotBudgetBytes: number;
   throttle: AuthThrottle;
   logger: Logger;
   /**
@@ -38,6 +45,10 @@ export interface AdminSession {
    * counts on top of them until the buffer has drained under the cap.
    */
   snapshotQueued: number;
+  /** Snapshots handed to ws whose last fragment is not yet written to the socket. */
+  snapshotsSending: number;
+  /** When the oldest of those began (Date.now()). */
+  snapshotSendingSince: number;
 }
 
 /** Writes one message in pieces: see AdminChannel.sendInFragments. */
@@ -97,7 +108,7 @@ export class AdminChannel {
   }
 
   accept(socket: WebSocket, ip: string, preAuthenticated: boolean): AdminSession {
-    const admin: AdminSession = { socket, ip, authenticated: false, authTimer: undefined, alive: true, snapshotQueued: 0 };
+    const admin: AdminSession = { socket, ip, authenticated: false, authTimer: undefined, alive: true, snapshotQueued: 0, snapshotsSending: 0, snapshotSendingSince: 0 };
     this.#sockets.add(admin);
     socket.on('message', (data, isBinary) => this.#onMessage(admin, data, isBinary));
     socket.on('pong', () => (admin.alive = true));
@@ -144,9 +155,17 @@ export class AdminChannel {
    */
   sendInFragments(admin: AdminSession, produce: MessageProducer): void {
     if (!this.#readable(admin)) return;
+    const queued = this.#snapshotBytesQueued();
+    if (queued >= this.#options.snapshotBudgetBytes) {
+      this.#options.logger.warn({ ip: admin.ip, queued }, 'admin snapshot refused: snapshots for other admins still queued');
+      this.#refuse(admin, CloseReason.SNAPSHOTS_BUSY, CloseCode.TRY_AGAIN_LATER);
+      return;
+    }
     const socket = admin.socket;
+    if (admin.snapshotsSending++ === 0) admin.snapshotSendingSince = Date.now();
+    const written = () => this.#snapshotWritten(admin);
     try {
-      produce((piece, last) => socket.send(piece, { fin: last }));
+      produce((piece, last) => socket.send(piece, { fin: last }, last ? written : undefined));
       // A snapshot can be larger than the cap (it grows with the live set,
       // the cap does not): an admin still reading it is not slow.
       admin.snapshotQueued = socket.bufferedAmount;
@@ -157,6 +176,13 @@ export class AdminChannel {
       socket.terminate();
       this.#forget(admin);
     }
+  }
+
+  /** What the admins still being written a snapshot have queued: O(admins), once per snapshot. */
+  #snapshotBytesQueued(): number {
+    let bytes = 0;
+    for (const admin of this.#sockets) if (admin.snapshotsSending > 0) bytes += admin.socket.bufferedAmount;
+    return bytes;
   }
 
   /** Whether the admin's socket is open and reading; one that has stopped is closed here. */
@@ -173,6 +199,38 @@ export class AdminChannel {
     closeSlowConsumer(socket);
     this.#forget(admin);
     return false;
+  }
+
+  /**
+   * The last fragment of a snapshot reached the socket (or the socket
+   * closed). The ping queued behind it goes out now, so the admin gets a
+   * whole heartbeat interval from here to answer it.
+   */
+  #snapshotWritten(admin: AdminSession): void {
+    admin.snapshotsSending--;
+    admin.alive = true;
+  }
+
+  /**
+   * One heartbeat round (heartbeat.ts): an admin that has not answered the
+   * last ping is terminated, the others pinged. A ping queued behind a
+   * snapshot is not answered until the snapshot has been read, which on a
+   * slow link takes longer than an interval; while its snapshot is being
+   * written the admin is spared, up to `snapshotSendLimitMs`.
+   */
+  heartbeat(now: number = Date.now()): void {
+    for (const admin of this.#sockets) {
+      if (admin.alive) {
+        admin.alive = false;
+        admin.socket.ping();
+        continue;
+      }
+      if (admin.snapshotsSending > 0) {
+        if (now - admin.snapshotSendingSince < this.#options.snapshotSendLimitMs) continue;
+        this.#options.logger.warn({ ip: admin.ip, buffered: admin.socket.bufferedAmount }, 'admin snapshot not read in time; closing');
+      }
+      this.terminate(admin);
+    }
   }
 
   closeAll(code: number, reason: string): void {

@@ -49,6 +49,8 @@ export const CloseReason = {
   ADMINS_FULL: 'too many admin connections',
   /** The oldest admin socket waiting to authenticate, closed to make room for a newer one. */
   ADMIN_WAIT_EVICTED: 'too many admins waiting to authenticate',
+  /** An admin whose snapshot would pass what all admins' snapshots may hold queued at once. */
+  SNAPSHOTS_BUSY: 'too many snapshots being sent',
   /** Recorded in history for peers the heartbeat terminated; never sent. */
   HEARTBEAT_TIMEOUT: 'heartbeat timeout',
   /** Recorded in history for rows left by a crashed run or a dead node; never sent. */
@@ -106,6 +108,19 @@ export const Defaults = {
   maxPendingAdminsPerIp: 3,
   /** Bytes queued on an admin socket before it is closed with 1013. */
   adminMaxBufferedBytes: 8 * 1024 * 1024,
+  /**
+   * How long an admin's snapshot may take to be written before the
+   * heartbeat stops sparing it: a 15 MB snapshot (60,000 connections) at
+   * 50 KB/s. Only an authenticated admin holds one, MAX_ADMINS at most.
+   */
+  adminSnapshotSendLimitMs: 300_000,
+  /**
+   * Snapshot bytes all admins together may have queued and not yet written
+   * (a snapshot a fast reader takes is gone in milliseconds). Past it, a new
+   * admin is closed 1013 and reconnects with backoff, rather than memory
+   * growing by a snapshot per admin: 50 slow dashboards at 15 MB each.
+   */
+  adminSnapshotBudgetBytes: 256 * 1024 * 1024,
   /**
    * Bytes queued on a client socket before a ping from it closes it with
    * 1013. Clients only ever get a welcome and pongs, so anything near this

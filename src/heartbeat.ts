@@ -29,12 +29,5 @@ function beat(ctx: TrackerContext): void {
     conn.socket.releaseHandshake();
     conn.socket.ping();
   }
-  for (const admin of ctx.admins.sockets()) {
-    if (!admin.alive) {
-      ctx.admins.terminate(admin);
-      continue;
-    }
-    admin.alive = false;
-    admin.socket.ping();
-  }
+  ctx.admins.heartbeat();
 }

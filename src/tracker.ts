@@ -150,6 +150,8 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       maxAdmins: resolved.maxAdmins,
       authTimeoutMs: resolved.adminAuthTimeoutMs,
       maxBufferedBytes: resolved.adminMaxBufferedBytes,
+      snapshotSendLimitMs: Defaults.adminSnapshotSendLimitMs,
+      snapshotBudgetBytes: Defaults.adminSnapshotBudgetBytes,
       throttle,
       logger,
       subscribe: (admin) => this.#subscribe(admin),

@@ -7,7 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WebSocketServer } from 'ws';
-import { AdminChannel, type AdminSession } from '../src/admin-channel.js';
+import { CloseCode, CloseReason } from '../src/constants.js';
+import { AdminChannel, type AdminChannelOptions, type AdminSession } from '../src/admin-channel.js';
 import { AuthThrottle } from '../src/auth.js';
 import { captureLogs } from './helpers/log-capture.js';
 import { Opcode, rawUpgrade } from './helpers/raw-ws.js';
@@ -16,7 +17,9 @@ import { waitFor } from './helpers/ws-client.js';
 const fragments = suite('AdminChannel.sendInFragments');
 
 /** A channel whose every socket is accepted as authenticated and subscribed with `subscribe`. */
-async function startChannel(subscribe: (channel: AdminChannel, admin: AdminSession) => void) {
+type SnapshotLimits = Partial<Pick<AdminChannelOptions, 'snapshotSendLimitMs' | 'snapshotBudgetBytes'>>;
+
+async function startChannel(subscribe: (channel: AdminChannel, admin: AdminSession) => void, limits: SnapshotLimits = {}) {
   const logs = captureLogs('warn');
   const server = createServer();
   const wss = new WebSocketServer({ server, perMessageDeflate: false });
@@ -25,6 +28,9 @@ async function startChannel(subscribe: (channel: AdminChannel, admin: AdminSessi
     maxAdmins: 50,
     authTimeoutMs: 5000,
     maxBufferedBytes: 1024 * 1024,
+    snapshotSendLimitMs: 60_000,
+    snapshotBudgetBytes: 1024 * 1024 * 1024,
+    ...limits,
     throttle: new AuthThrottle(5, 1000),
     logger: logs.logger,
     subscribe: (admin) => subscribe(channel, admin),
@@ -143,3 +149,94 @@ fragments('behind a large snapshot, events an admin does not read are still boun
 });
 
 fragments.run();
+
+const heartbeat = suite('AdminChannel.heartbeat');
+
+/** A paused raw peer that has joined with a 16 MiB snapshot, and its session. */
+async function slowReader(limits?: SnapshotLimits) {
+  let session: AdminSession | undefined;
+  const send = bigSnapshot(64);
+  const c = await startChannel((channel, admin) => {
+    session = admin;
+    send(channel, admin);
+  }, limits);
+  const peer = await rawUpgrade(c.port, '/');
+  peer.socket.pause();
+  await waitFor(() => c.channel.audienceSize === 1, 3000, 'the admin to join');
+  return { c, peer, admin: session! };
+}
+
+heartbeat('an admin still being written its snapshot is spared; once written, the usual two-beat rule applies', async () => {
+  const { c, peer, admin } = await slowReader();
+  try {
+    // Beat one pings; the ping waits behind the snapshot, so no pong can come.
+    for (let i = 0; i < 4; i++) c.channel.heartbeat();
+    assert.is(c.channel.size, 1, 'terminated while still being sent its snapshot');
+    peer.socket.resume();
+    await waitFor(() => peer.frames.some((f) => f.fin) && peer.frames.some((f) => f.opcode === Opcode.PING), 10_000, 'the snapshot, then the ping');
+    await waitFor(() => admin.snapshotsSending === 0, 3000, 'the last fragment written');
+    peer.send({ opcode: Opcode.PONG });
+    await waitFor(() => admin.alive, 3000, 'the pong');
+    c.channel.heartbeat();
+    assert.is(c.channel.size, 1);
+    // This ping goes unanswered.
+    c.channel.heartbeat();
+    assert.is(c.channel.size, 0, 'a silent admin with nothing left to send is terminated');
+    assert.is((await peer.closed).code, 1006);
+  } finally {
+    peer.destroy();
+    await c.close();
+  }
+});
+
+heartbeat('a snapshot not written within snapshotSendLimitMs no longer spares its admin', async () => {
+  const { c, peer } = await slowReader({ snapshotSendLimitMs: 1000 });
+  try {
+    c.channel.heartbeat();
+    c.channel.heartbeat(Date.now() + 900);
+    assert.is(c.channel.size, 1, 'within the limit');
+    assert.is(c.logs.find('admin snapshot not read in time; closing').length, 0);
+    c.channel.heartbeat(Date.now() + 1100);
+    assert.is(c.channel.size, 0, 'past the limit');
+    assert.is(c.logs.find('admin snapshot not read in time; closing').length, 1);
+    peer.collect = false;
+    peer.socket.resume(); // to see the connection end
+    assert.is((await peer.closed).code, 1006);
+  } finally {
+    peer.destroy();
+    await c.close();
+  }
+});
+
+heartbeat.run();
+
+const budget = suite('AdminChannel snapshot budget');
+
+budget('past snapshotBudgetBytes queued for slow admins, a new admin is closed 1013; once they drain, admins get in again', async () => {
+  // Each snapshot is 16 MiB, most of it left queued while its reader is paused.
+  const { c, peer: first } = await slowReader({ snapshotBudgetBytes: 8 * 1024 * 1024 });
+  const peers = [first];
+  try {
+    const second = await rawUpgrade(c.port, '/');
+    peers.push(second);
+    let refused: unknown;
+    void second.closed.then((info) => (refused = info));
+    await waitFor(() => refused !== undefined, 3000, 'the second admin to be closed');
+    assert.equal(refused, { code: CloseCode.TRY_AGAIN_LATER, reason: CloseReason.SNAPSHOTS_BUSY });
+    assert.is(c.channel.size, 1, 'the first admin keeps its place');
+    assert.is(c.logs.find('admin snapshot refused: snapshots for other admins still queued').length, 1);
+    first.collect = false;
+    first.socket.resume();
+    await waitFor(() => [...c.channel.sockets()].every((a) => a.snapshotsSending === 0), 10_000, 'the first snapshot written');
+    const third = await rawUpgrade(c.port, '/');
+    peers.push(third);
+    third.collect = false;
+    await waitFor(() => c.channel.size === 2, 3000, 'the third admin to join');
+    assert.is(c.logs.find('admin snapshot refused: snapshots for other admins still queued').length, 1);
+  } finally {
+    for (const peer of peers) peer.destroy();
+    await c.close();
+  }
+});
+
+budget.run();
