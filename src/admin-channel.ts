@@ -51,7 +51,7 @@ export interface AdminSession {
   snapshotSendingSince: number;
 }
 
-/** Writes one message in pieces: see AdminChannel.sendInFragments. */
+/** Writes one message in pieces: see AdminChannel.sendSnapshot. */
 export type MessageProducer = (fragment: (piece: string, last: boolean) => void) => void;
 
 export class AdminChannel {
@@ -148,12 +148,14 @@ export class AdminChannel {
   }
 
   /**
-   * Send one message as consecutive fragments: `produce` hands `fragment`
-   * each piece, `last` set on the final one, before it returns. Nothing can
-   * come between them, since it all happens in this call; the kernel and
-   * the admin take the first pieces while the rest are being made.
+   * Send a snapshot as one message in consecutive fragments: `produce`
+   * hands `fragment` each piece, `last` set on the final one, before it
+   * returns. Nothing can come between them, since it all happens in this
+   * call; the kernel and the admin take the first pieces while the rest are
+   * being made. The snapshot counts against the budget all admins share,
+   * and spares its admin the heartbeat until written (see heartbeat()).
    */
-  sendInFragments(admin: AdminSession, produce: MessageProducer): void {
+  sendSnapshot(admin: AdminSession, produce: MessageProducer): void {
     if (!this.#readable(admin)) return;
     const queued = this.#snapshotBytesQueued();
     if (queued >= this.#options.snapshotBudgetBytes) {

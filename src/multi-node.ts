@@ -253,7 +253,7 @@ export class MultiNodeHub {
       this.#waiting.add(admin);
       return;
     }
-    this.#options.admins.sendInFragments(admin, (fragment) => this.#writeSnapshot(fragment));
+    this.#options.admins.sendSnapshot(admin, (fragment) => this.#writeSnapshot(fragment));
     this.#options.admins.join(admin);
   }
 
@@ -289,7 +289,7 @@ export class MultiNodeHub {
           const pieces: string[] = [];
           this.#writeSnapshot((piece) => pieces.push(piece));
           const resend: MessageProducer = (fragment) => pieces.forEach((piece, i) => fragment(piece, i === pieces.length - 1));
-          for (const admin of admins.sockets()) if (admin.authenticated && !this.#waiting.has(admin)) admins.sendInFragments(admin, resend);
+          for (const admin of admins.sockets()) if (admin.authenticated && !this.#waiting.has(admin)) admins.sendSnapshot(admin, resend);
           logger.info({ admins: admins.audienceSize, users: users.length }, 'event listener back; admins resynchronised');
         }
         const waiting = [...this.#waiting];

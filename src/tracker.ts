@@ -380,7 +380,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
     if (admin.socket.readyState !== admin.socket.OPEN) return;
     // Live stats for the dashboard: the message count is in memory, not in the row.
     const options = { ...SNAPSHOT_ENVELOPE, messages: (sessionId: string) => live.get(sessionId)?.messages };
-    admins.sendInFragments(admin, (fragment) => this.#committed.writeJson(fragment, options, SNAPSHOT_FRAGMENT_ROWS));
+    admins.sendSnapshot(admin, (fragment) => this.#committed.writeJson(fragment, options, SNAPSHOT_FRAGMENT_ROWS));
     admins.join(admin);
   }
 }

@@ -1,6 +1,7 @@
 /**
  * AdminChannel on its own, over a real ws server: the fragmented send
- * (sendInFragments) and what happens when a message fails halfway.
+ * (sendSnapshot), what happens when a message fails halfway, the heartbeat
+ * while a snapshot is written, and the budget all snapshots share.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,7 +15,7 @@ import { captureLogs } from './helpers/log-capture.js';
 import { Opcode, rawUpgrade } from './helpers/raw-ws.js';
 import { waitFor } from './helpers/ws-client.js';
 
-const fragments = suite('AdminChannel.sendInFragments');
+const fragments = suite('AdminChannel.sendSnapshot');
 
 /** A channel whose every socket is accepted as authenticated and subscribed with `subscribe`. */
 type SnapshotLimits = Partial<Pick<AdminChannelOptions, 'snapshotSendLimitMs' | 'snapshotBudgetBytes'>>;
@@ -49,7 +50,7 @@ async function startChannel(subscribe: (channel: AdminChannel, admin: AdminSessi
 
 fragments('pieces go out as one message: a text frame, continuations, the last with FIN', async () => {
   const c = await startChannel((channel, admin) => {
-    channel.sendInFragments(admin, (fragment) => {
+    channel.sendSnapshot(admin, (fragment) => {
       fragment('{"type":"snapshot",', false);
       fragment('"users":[]', false);
       fragment('}', true);
@@ -69,7 +70,7 @@ fragments('pieces go out as one message: a text frame, continuations, the last w
 
 fragments('a message that fails after its first fragment ends that stream, logged, and the admin is forgotten', async () => {
   const c = await startChannel((channel, admin) => {
-    channel.sendInFragments(admin, (fragment) => {
+    channel.sendSnapshot(admin, (fragment) => {
       fragment('{"type":"snapshot","users":[', false);
       throw new Error('serializer broke');
     });
@@ -87,11 +88,11 @@ fragments('a message that fails after its first fragment ends that stream, logge
   }
 });
 
-/** A snapshot of `pieces` × 256 KiB, as sendInFragments sends one, then the admin joins. */
+/** A snapshot of `pieces` × 256 KiB, as sendSnapshot sends one, then the admin joins. */
 function bigSnapshot(pieces: number) {
   const piece = 'x'.repeat(256 * 1024);
   return (channel: AdminChannel, admin: AdminSession) => {
-    channel.sendInFragments(admin, (fragment) => {
+    channel.sendSnapshot(admin, (fragment) => {
       fragment('{"type":"snapshot","pad":"', false);
       for (let i = 0; i < pieces; i++) fragment(piece, false);
       fragment('"}', true);
