@@ -8,9 +8,16 @@ const BACKOFF_INITIAL_MS = 500;
 const BACKOFF_MAX_MS = 15_000;
 /** Consecutive failed attempts before giving up ("failed", with a retry button). */
 const MAX_ATTEMPTS = 12;
-/** No snapshot this long after opening, or no pong after a ping: the link is dead. */
-const SNAPSHOT_TIMEOUT_MS = 15_000;
+/**
+ * No snapshot this long after opening: the link is dead. A browser sees a
+ * message only once all of it has arrived, and the server gives a large
+ * snapshot up to 5 minutes to be written (a 15 MB one over a slow link),
+ * closing the socket itself past that; giving up sooner would throw away
+ * a snapshot still arriving and ask for a fresh one, again and again.
+ */
+const SNAPSHOT_TIMEOUT_MS = 6 * 60_000;
 const PING_EVERY_MS = 20_000;
+/** No pong this long after a ping: the link is dead. */
 const PONG_TIMEOUT_MS = 10_000;
 /** Hidden tabs get no animation frames; flush on a timer so the queue stays bounded. */
 const FALLBACK_FLUSH_MS = 500;

@@ -75,6 +75,64 @@ Dashboard('after a server restart the page reconnects and shows the new state', 
   }
 });
 
+/**
+ * A page whose admin stream goes through Playwright's WebSocket route to
+ * the real server, with the server's messages held back until `release()`:
+ * a snapshot still on its way over a slow link. The page's clock is
+ * Playwright's, so minutes pass in `page.clock.runFor`.
+ */
+async function pageWithHeldStream(browser: import('playwright-core').Browser, url: string) {
+  const context = await browser.newContext({ locale: 'en-US', timezoneId: 'UTC' });
+  const page = await context.newPage();
+  await page.clock.install();
+  const held: (string | Buffer)[] = [];
+  const routes: import('playwright-core').WebSocketRoute[] = [];
+  let holding = true;
+  await page.routeWebSocket(/\/admin\/stream$/, (route) => {
+    routes.push(route);
+    route.connectToServer().onMessage((message) => (holding ? held.push(message) : route.send(message)));
+  });
+  await page.goto(url);
+  return {
+    page,
+    held,
+    routes,
+    release() {
+      holding = false;
+      for (const message of held.splice(0)) routes[routes.length - 1]!.send(message);
+    },
+    close: () => context.close(),
+  };
+}
+
+Dashboard('a snapshot slow to arrive is waited for, as long as the server gives it, not asked for again', async () => {
+  const t = await startTracker();
+  const client = await connectClient(t.wsUrl('/ws?user=alice'));
+  const slow = await pageWithHeldStream(chromium.browser, t.httpUrl(`/admin#token=${TOKEN}`));
+  const dead = await pageWithHeldStream(chromium.browser, t.httpUrl(`/admin#token=${TOKEN}`));
+  try {
+    // The server has sent the snapshot; the "link" is still carrying it.
+    await waitFor(() => slow.held.length === 1, 5000, 'the snapshot sent');
+    await slow.page.clock.runFor(60_000);
+    assert.is(await slow.page.getAttribute('#state', 'data-state'), 'connecting');
+    assert.is(slow.routes.length, 1, 'no second socket, no second snapshot');
+    slow.release();
+    await slow.page.waitForSelector('#state[data-state="live"]', { timeout: 5000 });
+    assert.equal(await visibleSessions(slow.page), [client.sessionId]);
+    assert.is(slow.routes.length, 1);
+
+    // Past the server's own bound on writing a snapshot (5 minutes), the link is dead.
+    await waitFor(() => dead.held.length === 1, 5000, 'the other snapshot sent');
+    await dead.page.clock.runFor(7 * 60_000);
+    assert.is(await dead.page.getAttribute('#state', 'data-state'), 'reconnecting');
+  } finally {
+    client.ws.terminate();
+    await slow.close();
+    await dead.close();
+    await t.close();
+  }
+});
+
 Dashboard('10,000 connections: the page shows the count and stays responsive', async () => {
   const result = await runDashboardBench({ connections: 10_000, resultsFile: TEST_RESULTS_FILE });
   console.log(`  dashboard at 10k: ${JSON.stringify(result)}`);
