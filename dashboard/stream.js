@@ -58,6 +58,13 @@ export class AdminStream {
     this.#stopped = true;
     this.#clearTimers();
     this.#detach(true);
+    // What arrived but waits for its frame is dropped, not delivered: the
+    // page has moved on (signed out, or another token), and a snapshot
+    // landing after sign-out would show the board again, full of data.
+    cancelAnimationFrame(this.#frame);
+    clearTimeout(this.#fallback);
+    this.#frame = this.#fallback = 0;
+    this.#queue = [];
   }
 
   /** Skip the wait of a pending reconnect (or retry after "failed"). */

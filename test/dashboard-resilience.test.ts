@@ -41,6 +41,30 @@ Dashboard('a wrong token shows a clear error and no data; the sign-in form then 
   }
 });
 
+Dashboard('after sign-out nothing the stream had already received is shown', async () => {
+  const t = await startTracker();
+  const client = await connectClient(t.wsUrl('/ws?user=alice'));
+  const context = await chromium.browser.newContext();
+  const page = await context.newPage();
+  try {
+    // The page's clock stands still: the snapshot is received but waits for its animation frame.
+    await page.clock.install();
+    await page.clock.pauseAt(Date.now() + 60_000);
+    await page.goto(t.httpUrl(`/admin#token=${TOKEN}`));
+    await page.waitForSelector('#state[data-state="live"]', { timeout: 5000 });
+    assert.ok(await page.isHidden('#board'));
+    await page.click('#sign-out');
+    await page.clock.runFor(2000);
+    assert.ok(await page.isVisible('#sign-in'));
+    assert.ok(await page.isHidden('#board'), 'no data after sign-out');
+    assert.not.match(await page.content(), client.sessionId);
+  } finally {
+    client.ws.terminate();
+    await context.close();
+    await t.close();
+  }
+});
+
 Dashboard('after a server restart the page reconnects and shows the new state', async () => {
   const dir = tempDir();
   const first = await startTracker({ dir });
