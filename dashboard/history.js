@@ -52,6 +52,9 @@ function buildSection() {
   const ended = stat('history-ended', 'Ended, last hour');
   const started = stat('history-started', 'Started, last hour');
   const median = stat('history-median', 'Median session');
+  // In the summary, so that it shows with the section closed too.
+  const statsError = el('p', { id: 'history-stats-error', class: 'error history-stats-error', role: 'alert' });
+  statsError.hidden = true;
   const filter = el('input', { id: 'history-user', type: 'search', placeholder: 'exact user label', spellcheck: 'false', autocomplete: 'off' });
   const refresh = el('button', { class: 'btn', type: 'submit', text: 'Refresh' });
   const form = el('form', { class: 'tools', id: 'history-form' }, [
@@ -69,13 +72,13 @@ function buildSection() {
   const more = el('button', { class: 'btn', type: 'button', id: 'history-more', text: 'Load older sessions' });
   more.hidden = true;
   const section = el('details', { class: 'history', id: 'history' }, [
-    el('summary', {}, [el('h2', { text: 'Connection history' }), el('dl', { class: 'stats history-stats' }, [ended.node, started.node, median.node])]),
+    el('summary', {}, [el('h2', { text: 'Connection history' }), el('dl', { class: 'stats history-stats' }, [ended.node, started.node, median.node]), statsError]),
     form,
     status,
     el('div', { class: 'history-scroller' }, [table]),
     more,
   ]);
-  return { section, ended: ended.dd, started: started.dd, median: median.dd, filter, form, status, rows, more };
+  return { section, ended: ended.dd, started: started.dd, median: median.dd, statsError, filter, form, status, rows, more };
 }
 
 /** Column headings and the class that sizes each (history.css). */
@@ -173,8 +176,12 @@ class HistoryView {
       this.#ui.ended.textContent = formatCount(stats.ended);
       this.#ui.started.textContent = formatCount(stats.started);
       this.#ui.median.textContent = formatDuration(stats.medianDurationMs);
+      this.#ui.statsError.hidden = true;
     } catch (error) {
-      this.#showStatus(`History unavailable: ${error.message}.`);
+      // The last figures would pass for current ones: say they are not.
+      for (const dd of [this.#ui.ended, this.#ui.started, this.#ui.median]) dd.textContent = '—';
+      this.#ui.statsError.textContent = `Stats unavailable: ${error.message}.`;
+      this.#ui.statsError.hidden = false;
     }
   }
 

@@ -3,6 +3,7 @@
  * section (last-hour stats, recent sessions, user filter, paging) and the
  * live table's per-connection message count.
  */
+import SQLite from 'better-sqlite3';
 import type { Page, Request, Route } from 'playwright-core';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -168,6 +169,37 @@ test('a filter submitted while a history load is in flight is applied, and the o
   } finally {
     letGo();
     await dash.close();
+    await t.close();
+  }
+});
+
+test('stats that cannot be refreshed say so, with the section closed too, and come back once they can', async () => {
+  const t = await startTracker();
+  await insertSessions(t.tracker.db, [endedSession(0, 'alice')]);
+  const context = await chromium.browser.newContext({ locale: 'en-US', timezoneId: 'UTC' });
+  const page = await context.newPage();
+  let other: SQLite.Database | undefined;
+  try {
+    // Playwright's clock: the 15 s refresh comes when the test says.
+    await page.clock.install();
+    await page.goto(t.httpUrl(`/admin#token=${TOKEN}`));
+    await waitFor(async () => (await textOf(page, '#history-ended')) === '1', 5000, 'the stats');
+    // The history table goes away under the tracker: /history/stats answers 503.
+    other = new SQLite(t.databasePath);
+    other.exec('ALTER TABLE connection_history RENAME TO connection_history_away');
+    await page.clock.runFor(15_000);
+    await page.waitForSelector('#history-stats-error:not([hidden])', { timeout: 5000 });
+    assert.ok(await page.isVisible('#history-stats-error'), 'seen with the section closed');
+    assert.match(await textOf(page, '#history-stats-error'), 'unavailable');
+    assert.is(await textOf(page, '#history-ended'), '—', 'no stale figure passed off as current');
+
+    other.exec('ALTER TABLE connection_history_away RENAME TO connection_history');
+    await page.clock.runFor(15_000);
+    await waitFor(async () => (await textOf(page, '#history-ended')) === '1', 5000, 'the stats again');
+    assert.ok(await page.isHidden('#history-stats-error'));
+  } finally {
+    other?.close();
+    await context.close();
     await t.close();
   }
 });
