@@ -113,6 +113,18 @@ function sessionRow(s, now) {
   ]);
 }
 
+/**
+ * Why a request failed, in the server's words (its `{"error"}`: "too many
+ * failed authentications; try later", "database unavailable"), with the
+ * status and, for a lockout, when to try again.
+ */
+async function refusal(res, path) {
+  const body = await res.json().catch(() => null);
+  const what = typeof body?.error === 'string' ? body.error : `${path.split('?')[0]} answered`;
+  const retry = res.headers.get('retry-after');
+  return `${what} (${res.status}${retry ? `, try again in ${retry} s` : ''})`;
+}
+
 class HistoryView {
   #ui;
   #board;
@@ -165,7 +177,7 @@ class HistoryView {
     if (!token) return null;
     const res = await fetch(path, { headers: { authorization: `Bearer ${token}` }, cache: 'no-store', signal });
     if (res.status === 401) throw new Error('the server rejected this admin token');
-    if (!res.ok) throw new Error(`${path.split('?')[0]} answered ${res.status}`);
+    if (!res.ok) throw new Error(await refusal(res, path));
     return res.json();
   }
 

@@ -204,6 +204,27 @@ test('stats that cannot be refreshed say so, with the section closed too, and co
   }
 });
 
+test('a refused history request shows the server\'s reason and when to try again', async () => {
+  const t = await startTracker();
+  const dash = await openDashboard(chromium.browser, t.httpUrl(`/admin#token=${TOKEN}`));
+  const { page } = dash;
+  try {
+    await page.waitForSelector('#state[data-state="live"]');
+    // Five wrong tokens from this address lock it out of /history for 60 s, the page included.
+    for (let i = 0; i < 5; i++) {
+      const res = await fetch(t.httpUrl('/history'), { headers: { authorization: 'Bearer not-the-admin-token-at-all' } });
+      assert.is(res.status, 401);
+    }
+    await page.click('#history > summary');
+    await waitFor(async () => (await textOf(page, '#history-status')).includes('unavailable'), 5000, 'the list refused');
+    assert.match(await textOf(page, '#history-status'), /too many failed authentications; try later \(429, try again in \d+ s\)/);
+    assert.match(await textOf(page, '#history-stats-error'), 'too many failed authentications');
+  } finally {
+    await dash.close();
+    await t.close();
+  }
+});
+
 test('a 512-character user label is cut short in its cell, with the full text in its title; the table keeps its width', async () => {
   const t = await startTracker();
   const dash = await openDashboard(chromium.browser, t.httpUrl(`/admin#token=${TOKEN}`));
