@@ -9,7 +9,7 @@ export const HIGHLIGHT_MS = 2000;
 export const GONE_MS = 1500;
 
 const STRING_KEYS = new Set(['sessionId', 'label', 'address', 'browser']);
-export const SORT_KEYS = ['sessionId', 'label', 'address', 'browser', 'connectedAt', 'lastActiveAt'];
+export const SORT_KEYS = ['sessionId', 'label', 'address', 'browser', 'connectedAt', 'lastActiveAt', 'messages'];
 
 function toRow(user, addedAt) {
   const metadata = user.metadata ?? {};
@@ -96,7 +96,10 @@ export class Store {
   touch(sessionId, lastActiveAt, messages) {
     const row = this.rows.get(sessionId);
     if (row === undefined) return;
-    if (typeof messages === 'number' && messages > (row.messages ?? -1)) row.messages = messages;
+    if (typeof messages === 'number' && messages > (row.messages ?? -1)) {
+      row.messages = messages;
+      if (this.sort.key === 'messages') this.#resort = true;
+    }
     const t = Date.parse(lastActiveAt);
     if (t > row.lastActiveAt) {
       row.lastActiveAt = t;
@@ -130,7 +133,7 @@ export class Store {
     this.#rebuild = true;
   }
 
-  /** Same key flips the direction; a new key starts descending for times, ascending for text. */
+  /** Same key flips the direction; a new key starts descending for times and counts, ascending for text. */
   setSort(key) {
     if (!SORT_KEYS.includes(key)) return;
     this.sort = this.sort.key === key ? { key, dir: -this.sort.dir } : { key, dir: STRING_KEYS.has(key) ? 1 : -1 };
@@ -177,8 +180,9 @@ export class Store {
         return a.sessionId < b.sessionId ? -dir : a.sessionId > b.sessionId ? dir : 0;
       };
     }
+    // An unreported message count (null) sorts as less than none.
     return (a, b) => {
-      const d = a[key] - b[key];
+      const d = (a[key] ?? -1) - (b[key] ?? -1);
       if (d !== 0) return d * dir;
       return a.sessionId < b.sessionId ? -dir : a.sessionId > b.sessionId ? dir : 0;
     };

@@ -122,6 +122,42 @@ test('the live table shows each connection\'s message count', async () => {
   }
 });
 
+test('the live table sorts by message count, and keeps sorting as the counts change', async () => {
+  const t = await startTracker({ touchFlushMs: 20 });
+  const clients: TestClient[] = [];
+  const dash = await openDashboard(chromium.browser, t.httpUrl(`/admin#token=${TOKEN}`));
+  const { page } = dash;
+  const order = () => page.$$eval('#rows tr[data-session-id]', (rows) => rows.map((r) => r.getAttribute('data-session-id')));
+  try {
+    await page.waitForSelector('#state[data-state="live"]');
+    const quiet = await connectClient(t.wsUrl('/ws?user=quiet'));
+    const chatty = await connectClient(t.wsUrl('/ws?user=chatty'));
+    const late = await connectClient(t.wsUrl('/ws?user=late'));
+    clients.push(quiet, chatty, late);
+    for (let i = 0; i < 5; i++) chatty.send({ type: 'ping' });
+    quiet.send({ type: 'ping' });
+    const msgs = (c: { sessionId: string }) => textOf(page, `#rows tr[data-session-id="${c.sessionId}"] td.c-msgs`);
+    await waitFor(async () => (await msgs(chatty)) === '5' && (await msgs(quiet)) === '1', 5000, 'the counts');
+
+    await page.click('th[data-key="messages"] button', { timeout: 2000 });
+    await waitFor(async () => (await order())[0] === chatty.sessionId, 2000, 'most messages first');
+    assert.equal(await order(), [chatty.sessionId, quiet.sessionId, late.sessionId]);
+    assert.is(await page.getAttribute('th[data-key="messages"]', 'aria-sort'), 'descending');
+    // The order follows the counts as activity comes in.
+    for (let i = 0; i < 9; i++) late.send({ type: 'ping' });
+    await waitFor(async () => (await order())[0] === late.sessionId, 5000, 'the new leader first');
+    assert.equal(await order(), [late.sessionId, chatty.sessionId, quiet.sessionId]);
+    await page.click('th[data-key="messages"] button');
+    await waitFor(async () => (await order())[0] === quiet.sessionId, 2000, 'fewest first');
+    assert.is(await page.getAttribute('th[data-key="messages"]', 'aria-sort'), 'ascending');
+    assert.equal(dash.errors, []);
+  } finally {
+    for (const c of clients) c.ws.terminate();
+    await dash.close();
+    await t.close();
+  }
+});
+
 test('a filter submitted while a history load is in flight is applied, and the older answer never lands over it', async () => {
   const t = await startTracker();
   const dash = await openDashboard(chromium.browser, t.httpUrl(`/admin#token=${TOKEN}`));
