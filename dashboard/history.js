@@ -133,6 +133,10 @@ class HistoryView {
   #timer = 0;
   /** The page load in flight, if any: a newer request aborts it. */
   #pageLoad = null;
+  /** Whether the load in flight is an older page. */
+  #loadingOlder = false;
+  /** "Load older" clicked while a fresh load was in flight: page on once it lands. */
+  #olderWanted = false;
   /** The user filter the rows shown were loaded with; older pages keep to it. */
   #shownUser = '';
 
@@ -169,6 +173,7 @@ class HistoryView {
   /** Stats always; the list only while the section is open. */
   refresh() {
     this.#pagedOlder = false;
+    this.#olderWanted = false;
     return Promise.all([this.#loadStats(), this.#ui.section.open ? this.#loadPage(false) : undefined]);
   }
 
@@ -201,13 +206,20 @@ class HistoryView {
    * A fresh load (the first page, for the filter as it is now) aborts any
    * load in flight, so the table always ends up matching the filter box:
    * a filter submitted during a slow load is never dropped, and the older
-   * answer never lands over the newer one. Paging older waits its turn.
+   * answer never lands over the newer one. Paging older waits its turn:
+   * clicked during a fresh load (opening the section, the 15 s refresh, a
+   * new filter), it pages on from what that load shows; clicked during
+   * another older page, it is the same click twice.
    */
   async #loadPage(older) {
-    if (older && this.#pageLoad !== null) return;
+    if (older && this.#pageLoad !== null) {
+      if (!this.#loadingOlder) this.#olderWanted = true;
+      return;
+    }
     this.#pageLoad?.abort();
     const load = new AbortController();
     this.#pageLoad = load;
+    this.#loadingOlder = older;
     const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
     const user = older ? this.#shownUser : this.#ui.filter.value.trim();
     if (user) params.set('user', user);
@@ -232,7 +244,12 @@ class HistoryView {
     } catch (error) {
       if (!load.signal.aborted) this.#showStatus(`History unavailable: ${error.message}.`);
     } finally {
-      if (this.#pageLoad === load) this.#pageLoad = null;
+      if (this.#pageLoad === load) {
+        this.#pageLoad = null;
+        const wanted = this.#olderWanted;
+        this.#olderWanted = false;
+        if (wanted && !this.#ui.more.hidden) void this.#loadPage(true);
+      }
     }
   }
 

@@ -240,6 +240,44 @@ test('stats that cannot be refreshed say so, with the section closed too, and co
   }
 });
 
+test('"Load older sessions" clicked while the list is being refreshed pages on once the refresh lands', async () => {
+  const t = await startTracker();
+  const dash = await openDashboard(chromium.browser, t.httpUrl(`/admin#token=${TOKEN}`));
+  const { page } = dash;
+  let letGo: () => void = () => {};
+  try {
+    await insertSessions(t.tracker.db, Array.from({ length: 60 }, (_, i) => endedSession(i, 'seeded')));
+    await page.waitForSelector('#state[data-state="live"]');
+    await page.click('#history > summary');
+    await waitFor(async () => (await historyIds(page)).length === 50, 5000, 'the first page');
+    assert.ok(await page.isVisible('#history-more'));
+
+    // The next first-page load (a refresh) is held until the test lets it go.
+    const held = new Promise<void>((resolve) => (letGo = resolve));
+    let seen!: () => void;
+    const refreshSeen = new Promise<void>((resolve) => (seen = resolve));
+    await page.route('**/history?*', async (route: Route) => {
+      if (!new URL(route.request().url()).searchParams.has('before')) {
+        seen();
+        await held;
+      }
+      await route.continue().catch(() => {});
+    });
+    await page.click('#history-form button[type="submit"]');
+    await refreshSeen;
+    await page.click('#history-more');
+    letGo();
+    await waitFor(async () => (await historyIds(page)).length === 60, 5000, 'the older page after the refresh');
+    assert.is(new Set(await historyIds(page)).size, 60, 'no session twice');
+    assert.ok(await page.isHidden('#history-more'));
+    assert.equal(dash.errors, []);
+  } finally {
+    letGo();
+    await dash.close();
+    await t.close();
+  }
+});
+
 test('a refused history request shows the server\'s reason and when to try again', async () => {
   const t = await startTracker();
   const dash = await openDashboard(chromium.browser, t.httpUrl(`/admin#token=${TOKEN}`));
