@@ -48,10 +48,27 @@ let streamTimer = 0;
 /** Recounted each tick (and on threshold change), not per frame: it is time-driven anyway. */
 let idleTotal = 0;
 
+/**
+ * `token=…` from the URL fragment, or null. Not URLSearchParams: it reads
+ * `+` as a space, and a token may hold any printable character, `+`
+ * included. Percent-escapes are decoded (`%26` for `&`).
+ */
+function tokenInHash() {
+  for (const part of location.hash.slice(1).split('&')) {
+    if (!part.startsWith('token=')) continue;
+    const raw = part.slice('token='.length);
+    try {
+      return decodeURIComponent(raw);
+    } catch {
+      return raw; // a `%` that starts no escape is the token's own
+    }
+  }
+  return null;
+}
+
 /** Take the token from `#token=…` (then drop it from the URL), else from this tab's session. */
 function takeToken() {
-  const params = new URLSearchParams(location.hash.slice(1));
-  const fromHash = params.get('token');
+  const fromHash = tokenInHash();
   if (fromHash !== null) {
     history.replaceState(null, '', location.pathname + location.search);
     if (fromHash) sessionStorage.setItem(TOKEN_KEY, fromHash);

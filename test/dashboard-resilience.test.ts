@@ -41,6 +41,25 @@ Dashboard('a wrong token shows a clear error and no data; the sign-in form then 
   }
 });
 
+Dashboard('a token with + and % in it signs in from the URL fragment as it is written', async () => {
+  // Any printable ASCII but space is a valid ADMIN_TOKEN.
+  const token = 'correct+horse+battery%staple';
+  const t = await startTracker({ adminToken: token });
+  const client = await connectClient(t.wsUrl('/ws?user=alice'));
+  const dash = await openDashboard(chromium.browser, t.httpUrl(`/admin#token=${token}`));
+  const { page } = dash;
+  try {
+    await page.waitForSelector('#state[data-state="live"]', { timeout: 5000 });
+    assert.equal(await visibleSessions(page), [client.sessionId]);
+    assert.is(await page.evaluate(() => (globalThis as any).sessionStorage.getItem('roster.adminToken')), token);
+    assert.not.match(page.url(), '#');
+  } finally {
+    client.ws.terminate();
+    await dash.close();
+    await t.close();
+  }
+});
+
 Dashboard('after sign-out nothing the stream had already received is shown', async () => {
   const t = await startTracker();
   const client = await connectClient(t.wsUrl('/ws?user=alice'));
