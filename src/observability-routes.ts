@@ -90,14 +90,26 @@ export function parseCursor(text: string): HistoryCursor | undefined | null {
   const bar = decoded.indexOf('|');
   if (bar === -1) return null;
   const disconnectedAt = isoTime(decoded.slice(0, bar));
+  // Every history id is a UUID (a uuid column on PostgreSQL, which refuses
+  // anything else), lowercase as `next` writes it: SQLite compares it as text.
   const id = decoded.slice(bar + 1);
-  if (disconnectedAt === undefined || !/^[0-9a-f-]{1,64}$/i.test(id)) return null;
+  if (disconnectedAt === undefined || !UUID.test(id)) return null;
   return { disconnectedAt, id };
 }
 
-/** Normalised to the stored form (toISOString), so text comparison orders correctly on SQLite. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Normalised to the stored form (toISOString), so text comparison orders
+ * correctly on SQLite. Years 0001-9999 only: an offset can push a time
+ * past them, where toISOString writes "+010000-…" (which sorts before
+ * every stored time on SQLite) and PostgreSQL refuses the value (as it
+ * does year 0000).
+ */
 function isoTime(text: string): string | undefined {
   if (!/^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:\d{2})$/.test(text)) return undefined;
   const ms = Date.parse(text);
-  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+  if (Number.isNaN(ms)) return undefined;
+  const iso = new Date(ms).toISOString();
+  return /^(?!0000)\d{4}-/.test(iso) ? iso : undefined;
 }

@@ -13,7 +13,7 @@ import { insertSessions, listSessions, pruneSessions, sessionStats, type Session
 import { migrateToLatest } from '../src/migrations.js';
 import { openDatabase } from '../src/postgres.js';
 import { getUserBySessionId } from '../src/repository.js';
-import { assertRecordedAsLost, sessionRecord } from './helpers/history.js';
+import { assertRecordedAsLost, IMPOSSIBLE_BEFORE, sessionRecord } from './helpers/history.js';
 import { postgresForSuite } from './helpers/postgres.js';
 import { startTracker, TOKEN } from './helpers/tracker.js';
 import { connectAdmin, connectClient, waitFor } from './helpers/ws-client.js';
@@ -97,6 +97,19 @@ test('a tracker on DATABASE_URL writes history rows with close codes and message
 const percentBytes = fc.uint8Array({ maxLength: 24 }).map((bytes) => [...bytes].map((b) => `%${b.toString(16).padStart(2, '0')}`).join(''));
 /** What Node lets a client send in a header value: tab, printable ASCII and bytes 0x80-0xff. */
 const headerText = fc.string({ unit: fc.integer({ min: 0x1f, max: 0xff }).filter((c) => c !== 0x7f).map((c) => String.fromCharCode(c === 0x1f ? 9 : c)), maxLength: 60 });
+
+test('GET /history: a `before` PostgreSQL cannot take (an id that is no UUID, year 0 or 10000) is a 400, not a 503', async () => {
+  const t = await startTracker({ databaseUrl: await postgres.freshDatabase() });
+  try {
+    await insertSessions(t.tracker.db, [record(Date.now() - 1000)]);
+    for (const bad of IMPOSSIBLE_BEFORE) {
+      const res = await fetch(t.httpUrl(`/history?before=${encodeURIComponent(bad)}`), { headers: { authorization: `Bearer ${TOKEN}` } });
+      assert.is(res.status, 400, bad);
+    }
+  } finally {
+    await t.close();
+  }
+});
 
 test('a node stopped while its history writes fail leaves its rows, and its next start records them as lost', async () => {
   const url = await postgres.freshDatabase();

@@ -12,7 +12,7 @@ import { openSqlite, type Database } from '../src/database.js';
 import { insertSessions, listSessions, pruneSessions, type SessionRecord } from '../src/history-repository.js';
 import { migrateToLatest } from '../src/migrations.js';
 import { getUserBySessionId } from '../src/repository.js';
-import { sessionRecord } from './helpers/history.js';
+import { IMPOSSIBLE_BEFORE, sessionRecord } from './helpers/history.js';
 import { startTracker, tempDir, TOKEN, type TestTracker } from './helpers/tracker.js';
 import { connect, connectAdmin, connectClient, waitFor, type TestClient } from './helpers/ws-client.js';
 
@@ -255,6 +255,18 @@ api('needs the bearer token, validates its parameters', async () => {
     const ok = await history(t);
     assert.is(ok.status, 200);
     assert.equal(ok.body, { sessions: [], next: null });
+  } finally {
+    await t.close();
+  }
+});
+
+api('a `before` that is not a UUID cursor or a time in years 1-9999 is a 400', async () => {
+  const t = await startTracker();
+  try {
+    await insertSessions(t.tracker.db, [sessionRecord(Date.now() - 1000)]);
+    for (const bad of IMPOSSIBLE_BEFORE) assert.is((await history(t, `?before=${encodeURIComponent(bad)}`)).status, 400, bad);
+    const { body } = await history(t, '?limit=1');
+    assert.is((await history(t, `?before=${body.next}`)).status, 200, 'a real cursor still works');
   } finally {
     await t.close();
   }

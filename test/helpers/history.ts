@@ -1,4 +1,4 @@
-/** History rows for tests, and the check that a start recorded sessions as lost. */
+/** History rows for tests, `before` values no row can have, and the check that a start recorded sessions as lost. */
 import { randomUUID } from 'node:crypto';
 import * as assert from 'uvu/assert';
 import { CloseReason } from '../../src/constants.js';
@@ -23,6 +23,13 @@ export function sessionRecord(endedMs: number, overrides: Partial<SessionRecord>
     ...overrides,
   };
 }
+
+/** `before` values that parse as a time or cursor shape but name nothing a row can have. */
+export const IMPOSSIBLE_BEFORE = [
+  Buffer.from('2026-01-01T00:00:00.000Z|abc').toString('base64url'), // not a UUID: PostgreSQL's uuid column refuses it
+  '0000-01-01T00:00:00Z', // PostgreSQL has no year 0
+  '9999-12-31T23:59:59-23:59', // year 10000: "+010000-…" sorted before every row on SQLite
+];
 
 /** History holds exactly `sessions` (sorted), each once, as lost by a run that ended without recording them. */
 export async function assertRecordedAsLost(db: Database, sessions: readonly string[]): Promise<void> {
