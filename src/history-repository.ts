@@ -171,20 +171,34 @@ export interface SessionStats {
   startedAndEnded: number;
   /** Median duration of the sessions that ended since `since`; null when none did. */
   medianDurationMs: number | null;
+  /** With `live`: rows in `users`, and those of them that started at or after `since`. */
+  live?: { rows: number; started: number };
 }
 
-/** Counts and the median session length over the sessions that ended since `since`. */
-export async function sessionStats(db: Db, since: string): Promise<SessionStats> {
+/**
+ * Counts and the median session length over the sessions that ended since
+ * `since`. `live`: count the `users` rows too, in the same statement, so
+ * that a session ending meanwhile is counted once, as ended or as live
+ * (a row leaves `users` in the commit that writes its history row).
+ */
+export async function sessionStats(db: Db, since: string, live = false): Promise<SessionStats> {
   const counts = await db
     .selectFrom('connection_history')
     .select((eb) => [
       eb.fn.countAll<number | string>().as('ended'),
       eb.fn.sum<number | string | null>(sql`case when connected_at >= ${since} then 1 else 0 end`).as('started'),
     ])
+    .$if(live, (q) =>
+      q.select((eb) => [
+        eb.selectFrom('users').select(eb.fn.countAll<number | string>().as('n')).as('live_rows'),
+        eb.selectFrom('users').select(eb.fn.countAll<number | string>().as('n')).where('connected_at', '>=', since).as('live_started'),
+      ]),
+    )
     .where('disconnected_at', '>=', since)
     .executeTakeFirstOrThrow();
   const ended = Number(counts.ended);
-  if (ended === 0) return { ended: 0, startedAndEnded: 0, medianDurationMs: null };
+  const liveCounts = live ? { live: { rows: Number(counts.live_rows), started: Number(counts.live_started) } } : {};
+  if (ended === 0) return { ended: 0, startedAndEnded: 0, medianDurationMs: null, ...liveCounts };
   // The middle one or two durations, portable across dialects (no percentile functions).
   const middle = await db
     .selectFrom('connection_history')
@@ -196,7 +210,7 @@ export async function sessionStats(db: Db, since: string): Promise<SessionStats>
     .execute();
   const values = middle.map((r) => Number(r.duration_ms));
   const median = values.reduce((a, b) => a + b, 0) / values.length;
-  return { ended, startedAndEnded: Number(counts.started ?? 0), medianDurationMs: median };
+  return { ended, startedAndEnded: Number(counts.started ?? 0), medianDurationMs: median, ...liveCounts };
 }
 
 /**

@@ -53,14 +53,20 @@ export async function serveHistory(ctx: TrackerContext, url: RequestTarget, res:
   }
 }
 
-/** Session counts and the median session length over the last hour. */
+/**
+ * Session counts and the median session length over the last hour. History
+ * is the whole cluster's; so must the live counts be: with several nodes
+ * they come from the shared `users` table, not this node's live set.
+ */
 export async function serveHistoryStats(ctx: TrackerContext, res: ServerResponse): Promise<void> {
   const now = Date.now();
   const since = new Date(now - HistoryLimits.statsWindowMs).toISOString();
+  const severalNodes = ctx.eventsListening !== undefined;
   let liveStarted = 0;
-  for (const conn of ctx.live.values()) if (conn.user.connectedAt >= since) liveStarted++;
+  if (!severalNodes) for (const conn of ctx.live.values()) if (conn.user.connectedAt >= since) liveStarted++;
   try {
-    const stats = await sessionStats(ctx.db, since);
+    const stats = await sessionStats(ctx.db, since, severalNodes);
+    if (stats.live !== undefined) liveStarted = stats.live.started;
     sendJson(res, 200, {
       since,
       windowSeconds: HistoryLimits.statsWindowMs / 1000,
@@ -68,7 +74,7 @@ export async function serveHistoryStats(ctx: TrackerContext, res: ServerResponse
       ended: stats.ended,
       /** Sessions that started in the window: ended ones plus those still live. */
       started: stats.startedAndEnded + liveStarted,
-      live: ctx.live.size,
+      live: stats.live?.rows ?? ctx.live.size,
       medianDurationMs: stats.medianDurationMs,
     });
   } catch (error) {

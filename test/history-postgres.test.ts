@@ -14,6 +14,7 @@ import { migrateToLatest } from '../src/migrations.js';
 import { openDatabase } from '../src/postgres.js';
 import { getUserBySessionId } from '../src/repository.js';
 import { assertRecordedAsLost, IMPOSSIBLE_BEFORE, sessionRecord } from './helpers/history.js';
+import { startNode } from './helpers/multi-node.js';
 import { postgresForSuite } from './helpers/postgres.js';
 import { startTracker, TOKEN } from './helpers/tracker.js';
 import { connectAdmin, connectClient, waitFor } from './helpers/ws-client.js';
@@ -108,6 +109,25 @@ test('GET /history: a `before` PostgreSQL cannot take (an id that is no UUID, ye
     }
   } finally {
     await t.close();
+  }
+});
+
+test('GET /history/stats on several nodes: live and started count every node\'s connections, as ended does', async () => {
+  const url = await postgres.freshDatabase();
+  const a = await startNode(url, 'stats-a');
+  const b = await startNode(url, 'stats-b');
+  try {
+    const onB = await connectClient(b.wsUrl('/ws'));
+    const leftB = await connectClient(b.wsUrl('/ws'));
+    await leftB.close();
+    await waitFor(async () => (await listSessions(a.tracker.db, { limit: 10 })).length === 1, 5000, 'the history row');
+    const res = await fetch(a.httpUrl('/history/stats'), { headers: { authorization: `Bearer ${TOKEN}` } });
+    const stats: any = await res.json();
+    assert.equal([stats.ended, stats.live, stats.started], [1, 1, 2], 'one ended on B, one live on B: A sees both');
+    await onB.close();
+  } finally {
+    await a.close();
+    await b.close();
   }
 });
 
