@@ -107,14 +107,14 @@ export async function listSessions(db: Db, query: HistoryQuery): Promise<Session
   if (query.user !== undefined) q = q.where('user_label', '=', query.user);
   const before = query.before;
   if (before !== undefined) {
-    q = before.id === undefined
-      ? q.where('disconnected_at', '<', before.disconnectedAt)
-      : q.where((eb) =>
-          eb.or([
-            eb('disconnected_at', '<', before.disconnectedAt),
-            eb.and([eb('disconnected_at', '=', before.disconnectedAt), eb('id', '<', before.id!)]),
-          ]),
-        );
+    // A row-value comparison, not `a < x or (a = x and b < y)`: both stores
+    // then start the index scan at the cursor. With the OR, SQLite and
+    // PostgreSQL read (and drop) every row newer than it, so a page cost
+    // grew with its depth in the table.
+    const { disconnectedAt, id } = before;
+    q = id === undefined
+      ? q.where('disconnected_at', '<', disconnectedAt)
+      : q.where((eb) => eb(eb.refTuple('disconnected_at', 'id'), '<', eb.tuple(disconnectedAt, id)));
   }
   const rows = await q.orderBy('disconnected_at', 'desc').orderBy('id', 'desc').limit(query.limit).execute();
   return rows.map(toRecord);

@@ -4,7 +4,7 @@
  * retention prunes; GET /history pages are stable under inserts.
  */
 import { join } from 'node:path';
-import { sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PendingSessions } from '../src/connection-end.js';
@@ -308,6 +308,27 @@ api('pages newest first with a cursor that stays stable while rows arrive; filte
     assert.ok(older.body.sessions.every((s: SessionRecord) => s.disconnectedAt < mid));
   } finally {
     await t.close();
+  }
+});
+
+api('a page deep in the table starts its index scan at the cursor, on the label index too', async () => {
+  const queries: CompiledQuery[] = [];
+  const db = openSqlite({ path: join(tempDir(), 'h.db'), log: (event) => void (event.level === 'query' && queries.push(event.query)) });
+  try {
+    const { error } = await migrateToLatest(db);
+    if (error) throw error;
+    await insertSessions(db, Array.from({ length: 300 }, (_, i) => sessionRecord(Date.now() - Math.floor(i / 3) * 1000, { user: 'u' })));
+    const [, , last] = await listSessions(db, { limit: 3 });
+    for (const user of [undefined, 'u']) {
+      queries.length = 0;
+      assert.is((await listSessions(db, { limit: 10, user, before: { disconnectedAt: last!.disconnectedAt, id: last!.id } })).length, 10);
+      const page = queries.at(-1)!;
+      const plan = await db.executeQuery<{ detail: string }>(CompiledQuery.raw(`explain query plan ${page.sql}`, [...page.parameters]));
+      // Bounded by both columns: the scan begins at the cursor instead of reading every newer row.
+      assert.match(plan.rows.map((r) => r.detail).join('\n'), '(disconnected_at,id)<(?,?)', `user ${user}`);
+    }
+  } finally {
+    await db.destroy();
   }
 });
 
