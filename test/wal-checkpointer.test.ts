@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
@@ -10,6 +9,7 @@ import { migrateToLatest } from '../src/migrations.js';
 import { createUsers, withTransaction } from '../src/repository.js';
 import type { User } from '../src/types.js';
 import { uuidV7 } from '../src/uuid-v7.js';
+import { runScript } from './helpers/script-process.js';
 import { tempDir } from './helpers/tracker.js';
 import { waitFor } from './helpers/ws-client.js';
 
@@ -101,8 +101,10 @@ wal('an open database never keeps the process alive: its checkpoint worker is un
     // A host that forgets db.destroy() must still be able to exit.
     const script = `import { openSqlite, walCheckpointer } from ${JSON.stringify(new URL('../src/database.js', import.meta.url).href)};
       const db = openSqlite({ path: ${JSON.stringify(join(dir, 'open.db'))} });
-      await walCheckpointer(db).checkpoint();`;
-    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 10_000, encoding: 'utf8' });
+      const result = await walCheckpointer(db).checkpoint();
+      if (result.log < 0) process.exit(3); // the worker never ran it
+      openSqlite({ path: ${JSON.stringify(join(dir, 'unused.db'))} }); // and one never used`;
+    const run = runScript(dir, script);
     assert.is(run.error, undefined, 'the process exited by itself');
     assert.is(run.status, 0, run.stderr);
   } finally {
