@@ -8,6 +8,7 @@ import type { Page } from './committed-view.js';
 import type { DashboardFiles } from './dashboard-files.js';
 import type { Database } from './database.js';
 import type { TrackerMetrics } from './metrics.js';
+import type { HistoryStatsBody } from './observability-routes.js';
 import type { ResolvedOptions } from './tracker-options.js';
 
 export interface TrackerContext extends ClientContext {
@@ -37,6 +38,12 @@ export interface TrackerContext extends ClientContext {
    * GET /active-users then reads the shared table.
    */
   activeUsersBody(page: Page): string | Promise<string | undefined>;
+  /**
+   * The GET /history/stats body for the last hour. Requests that arrive
+   * while one read runs share the next (coalesce.ts): each read scans the
+   * hour's sessions.
+   */
+  historyStats(): Promise<HistoryStatsBody>;
   /**
    * Several nodes: whether this node's change listener is connected (while
    * it is not, admins here miss other nodes' changes and new ones wait).

@@ -2,7 +2,8 @@
  * Opening the database. SQLite is the zero-setup default: the file's folder
  * is created, the pragmas are set explicitly on every open, prepared
  * statements are cached so that Kysely's per-query `prepare` costs nothing
- * on the hot paths, and WAL checkpoints run on a worker thread.
+ * on the hot paths, WAL checkpoints run on a worker thread, and reads that
+ * scan many rows on another.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -13,6 +14,7 @@ import {
   SqliteAdapter,
   SqliteDialect,
   SqliteDriver,
+  type Compilable,
   type DatabaseConnection,
   type DialectAdapter,
   type Driver,
@@ -23,6 +25,7 @@ import {
 import type { DB } from '../db/types.js';
 import { WalCheckpoint } from './constants.js';
 import type { QueryLog } from './query-log.js';
+import { startSqliteReader, type SqliteReader } from './sqlite-reader.js';
 import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.js';
 
 export type Database = Kysely<DB>;
@@ -48,15 +51,16 @@ export interface SqliteOptions {
 /** Open (creating if needed) an SQLite database wrapped in Kysely. */
 export function openSqlite(options: SqliteOptions): Database {
   const native = openNativeSqlite(options.path);
-  let checkpointer: WalCheckpointer | undefined;
+  let workers: SqliteWorkers = {};
   if (options.path !== ':memory:') {
     // Checkpoints run on a worker (wal-checkpointer.ts); the writer's own
     // only if that one falls far behind.
     native.pragma(`wal_autocheckpoint = ${WalCheckpoint.fallbackPages}`);
     native.pragma(`journal_size_limit = ${WalCheckpoint.journalSizeLimitBytes}`);
-    checkpointer = startWalCheckpointer(options.path);
+    // Long reads run on another (sqlite-reader.ts), started at the first.
+    workers = { checkpointer: startWalCheckpointer(options.path), reader: startSqliteReader(options.path, options.log) };
   }
-  const dialect = new RosterSqliteDialect({ database: cachingDatabase(native, checkpointer) }, native, checkpointer);
+  const dialect = new RosterSqliteDialect({ database: cachingDatabase(native, workers) }, native, workers);
   return new Kysely<DB>(options.log ? { dialect, log: options.log } : { dialect });
 }
 
@@ -78,20 +82,26 @@ export function openSqlite(options: SqliteOptions): Database {
  *   is active" and that error replaces the cause, so the driver only
  *   rolls back a transaction that is still open.
  */
+/** The threads beside a file database's connection; none for one in memory. */
+interface SqliteWorkers {
+  checkpointer?: WalCheckpointer;
+  reader?: SqliteReader;
+}
+
 class RosterSqliteDialect extends SqliteDialect {
   readonly #config: SqliteDialectConfig;
   readonly #native: SQLite.Database;
-  readonly #checkpointer: WalCheckpointer | undefined;
+  readonly #workers: SqliteWorkers;
 
-  constructor(config: SqliteDialectConfig, native: SQLite.Database, checkpointer: WalCheckpointer | undefined) {
+  constructor(config: SqliteDialectConfig, native: SQLite.Database, workers: SqliteWorkers) {
     super(config);
     this.#config = config;
     this.#native = native;
-    this.#checkpointer = checkpointer;
+    this.#workers = workers;
   }
 
   override createAdapter(): DialectAdapter {
-    return new TransactionalDdlSqliteAdapter(this.#checkpointer);
+    return new TransactionalDdlSqliteAdapter(this.#workers);
   }
 
   override createDriver(): Driver {
@@ -99,9 +109,9 @@ class RosterSqliteDialect extends SqliteDialect {
   }
 }
 
-/** Also the way to a database's checkpointer (see walCheckpointer): the adapter is what Kysely lets anyone holding `db` reach. */
+/** Also the way to a database's workers (see walCheckpointer, readOffLoop): the adapter is what Kysely lets anyone holding `db` reach. */
 class TransactionalDdlSqliteAdapter extends SqliteAdapter {
-  constructor(readonly checkpointer: WalCheckpointer | undefined) {
+  constructor(readonly workers: SqliteWorkers) {
     super();
   }
 
@@ -116,8 +126,25 @@ class TransactionalDdlSqliteAdapter extends SqliteAdapter {
  * elsewhere (its WAL, if any, is checkpointed however its owner set up).
  */
 export function walCheckpointer(db: Database): WalCheckpointer | undefined {
+  return workersOf(db).checkpointer;
+}
+
+/**
+ * The rows of a read-only query that may scan many rows, run where it
+ * cannot stall the event loop: on the reader worker of an SQLite file
+ * opened by openSqlite, else through `db` as any query (PostgreSQL runs
+ * it on its server anyway). Outside any transaction: `db` is the database,
+ * never a transaction on it.
+ */
+export async function readOffLoop<R>(db: Kysely<any>, query: Compilable<R>): Promise<R[]> {
+  const reader = workersOf(db).reader;
+  if (reader !== undefined) return reader.all(query.compile());
+  return (await db.executeQuery(query.compile())).rows;
+}
+
+function workersOf(db: Kysely<any>): SqliteWorkers {
   const adapter = db.getExecutor().adapter;
-  return adapter instanceof TransactionalDdlSqliteAdapter ? adapter.checkpointer : undefined;
+  return adapter instanceof TransactionalDdlSqliteAdapter ? adapter.workers : {};
 }
 
 class RosterSqliteDriver extends SqliteDriver {
@@ -158,7 +185,7 @@ export function openNativeSqlite(path: string): SQLite.Database {
  * wrapper turns repeated SQL texts into cache hits; compiling a statement
  * costs far more than running it.
  */
-function cachingDatabase(native: SQLite.Database, checkpointer: WalCheckpointer | undefined): SqliteDatabase {
+function cachingDatabase(native: SQLite.Database, workers: SqliteWorkers): SqliteDatabase {
   const cache = new Map<string, SqliteStatement>();
   return {
     prepare(sql: string): SqliteStatement {
@@ -173,9 +200,10 @@ function cachingDatabase(native: SQLite.Database, checkpointer: WalCheckpointer 
     },
     close(): void {
       cache.clear();
-      // The checkpointer lets go first, so this close is the last one: it
+      // The workers let go first, so this close is the last one: it
       // checkpoints what is left and removes the WAL.
-      checkpointer?.stop();
+      workers.reader?.stop();
+      workers.checkpointer?.stop();
       native.close();
     },
   };

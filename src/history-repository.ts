@@ -7,7 +7,7 @@
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { ConnectionHistory, DB } from '../db/types.js';
 import { CloseReason, HistoryPrune, RecordedCloseCode } from './constants.js';
-import { walCheckpointer } from './database.js';
+import { readOffLoop, walCheckpointer } from './database.js';
 import { isoText } from './repository.js';
 import { executeReusable, powerOfTwoChunks } from './reusable-queries.js';
 import type { User } from './types.js';
@@ -182,32 +182,38 @@ export interface SessionStats {
  * (a row leaves `users` in the commit that writes its history row).
  */
 export async function sessionStats(db: Db, since: string, live = false): Promise<SessionStats> {
-  const counts = await db
-    .selectFrom('connection_history')
-    .select((eb) => [
-      eb.fn.countAll<number | string>().as('ended'),
-      eb.fn.sum<number | string | null>(sql`case when connected_at >= ${since} then 1 else 0 end`).as('started'),
-    ])
-    .$if(live, (q) =>
-      q.select((eb) => [
-        eb.selectFrom('users').select(eb.fn.countAll<number | string>().as('n')).as('live_rows'),
-        eb.selectFrom('users').select(eb.fn.countAll<number | string>().as('n')).where('connected_at', '>=', since).as('live_started'),
-      ]),
-    )
-    .where('disconnected_at', '>=', since)
-    .executeTakeFirstOrThrow();
+  // Both reads scan every session of the window (the median sorts them):
+  // off the event loop on SQLite (database.ts, readOffLoop).
+  const [counts] = await readOffLoop(
+    db,
+    db
+      .selectFrom('connection_history')
+      .select((eb) => [
+        eb.fn.countAll<number | string>().as('ended'),
+        eb.fn.sum<number | string | null>(sql`case when connected_at >= ${since} then 1 else 0 end`).as('started'),
+      ])
+      .$if(live, (q) =>
+        q.select((eb) => [
+          eb.selectFrom('users').select(eb.fn.countAll<number | string>().as('n')).as('live_rows'),
+          eb.selectFrom('users').select(eb.fn.countAll<number | string>().as('n')).where('connected_at', '>=', since).as('live_started'),
+        ]),
+      )
+      .where('disconnected_at', '>=', since),
+  );
   const ended = Number(counts.ended);
   const liveCounts = live ? { live: { rows: Number(counts.live_rows), started: Number(counts.live_started) } } : {};
   if (ended === 0) return { ended: 0, startedAndEnded: 0, medianDurationMs: null, ...liveCounts };
   // The middle one or two durations, portable across dialects (no percentile functions).
-  const middle = await db
-    .selectFrom('connection_history')
-    .select('duration_ms')
-    .where('disconnected_at', '>=', since)
-    .orderBy('duration_ms')
-    .limit(ended % 2 === 0 ? 2 : 1)
-    .offset(Math.floor((ended - 1) / 2))
-    .execute();
+  const middle = await readOffLoop(
+    db,
+    db
+      .selectFrom('connection_history')
+      .select('duration_ms')
+      .where('disconnected_at', '>=', since)
+      .orderBy('duration_ms')
+      .limit(ended % 2 === 0 ? 2 : 1)
+      .offset(Math.floor((ended - 1) / 2)),
+  );
   const values = middle.map((r) => Number(r.duration_ms));
   const median = values.reduce((a, b) => a + b, 0) / values.length;
   return { ended, startedAndEnded: Number(counts.started ?? 0), medianDurationMs: median, ...liveCounts };

@@ -53,34 +53,49 @@ export async function serveHistory(ctx: TrackerContext, url: RequestTarget, res:
   }
 }
 
+/** What GET /history/stats answers. */
+export interface HistoryStatsBody {
+  since: string;
+  windowSeconds: number;
+  /** Sessions that ended in the window (from history). */
+  ended: number;
+  /** Sessions that started in the window: ended ones plus those still live. */
+  started: number;
+  live: number;
+  medianDurationMs: number | null;
+}
+
+/** Concurrent requests share one read (ctx.historyStats, coalesce.ts). */
+export async function serveHistoryStats(ctx: TrackerContext, res: ServerResponse): Promise<void> {
+  try {
+    sendJson(res, 200, await ctx.historyStats());
+  } catch (error) {
+    ctx.logger.error({ err: error }, 'history stats query failed');
+    sendError(res, 503, 'database unavailable');
+  }
+}
+
 /**
  * Session counts and the median session length over the last hour. History
  * is the whole cluster's; so must the live counts be: with several nodes
  * they come from the shared `users` table, not this node's live set.
  */
-export async function serveHistoryStats(ctx: TrackerContext, res: ServerResponse): Promise<void> {
+export async function readHistoryStats(ctx: TrackerContext): Promise<HistoryStatsBody> {
   const now = Date.now();
   const since = new Date(now - HistoryLimits.statsWindowMs).toISOString();
   const severalNodes = ctx.eventsListening !== undefined;
   let liveStarted = 0;
   if (!severalNodes) for (const conn of ctx.live.values()) if (conn.user.connectedAt >= since) liveStarted++;
-  try {
-    const stats = await sessionStats(ctx.db, since, severalNodes);
-    if (stats.live !== undefined) liveStarted = stats.live.started;
-    sendJson(res, 200, {
-      since,
-      windowSeconds: HistoryLimits.statsWindowMs / 1000,
-      /** Sessions that ended in the window (from history). */
-      ended: stats.ended,
-      /** Sessions that started in the window: ended ones plus those still live. */
-      started: stats.startedAndEnded + liveStarted,
-      live: stats.live?.rows ?? ctx.live.size,
-      medianDurationMs: stats.medianDurationMs,
-    });
-  } catch (error) {
-    ctx.logger.error({ err: error }, 'history stats query failed');
-    sendError(res, 503, 'database unavailable');
-  }
+  const stats = await sessionStats(ctx.db, since, severalNodes);
+  if (stats.live !== undefined) liveStarted = stats.live.started;
+  return {
+    since,
+    windowSeconds: HistoryLimits.statsWindowMs / 1000,
+    ended: stats.ended,
+    started: stats.startedAndEnded + liveStarted,
+    live: stats.live?.rows ?? ctx.live.size,
+    medianDurationMs: stats.medianDurationMs,
+  };
 }
 
 export function encodeCursor(cursor: Required<HistoryCursor>): string {

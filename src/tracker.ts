@@ -13,6 +13,7 @@ import { AdminChannel, type AdminSession } from './admin-channel.js';
 import { AuthThrottle } from './auth.js';
 import { ClosingWebSocket } from './closing-websocket.js';
 import { CommittedView, type Page } from './committed-view.js';
+import { coalesce } from './coalesce.js';
 import { clientAddressResolver } from './client-address.js';
 import { closeClientConnection, sendWelcome } from './client-connection.js';
 import { CloseCode, CloseReason, Defaults, Paths, SNAPSHOT_FRAGMENT_ROWS, TrackerEvent, UPGRADE_LISTENER } from './constants.js';
@@ -23,6 +24,7 @@ import { HistoryPruner } from './history-pruner.js';
 import { emitToHost, userForHost } from './host-events.js';
 import { startHeartbeat } from './heartbeat.js';
 import { handleRequest } from './http-routes.js';
+import { readHistoryStats } from './observability-routes.js';
 import { serveIgnoringUpgrade } from './plain-upgrade.js';
 import { LiveSet } from './live-set.js';
 import { createMetrics } from './metrics.js';
@@ -198,6 +200,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
       metrics,
       startedAt: Date.now(),
       stopping: false,
+      historyStats: coalesce(() => readHistoryStats(this.#ctx)),
       ...(multiNode
         ? { eventsListening: () => this.#multi!.listening, activeUsersBody: (page: Page) => this.#multi!.activeUsersBody(page) }
         : { activeUsersBody: (page: Page) => this.#committed.json({ page, ...activeUsersEnvelope(this.#committed.size) }) }),

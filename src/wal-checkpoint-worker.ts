@@ -8,6 +8,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import SQLite from 'better-sqlite3';
+import { closeWorkerConnection } from './worker-close.js';
 
 export interface CheckpointWorkerData {
   path: string;
@@ -26,7 +27,6 @@ export interface CheckpointResult {
 }
 
 const { path, intervalMs, closed } = workerData as CheckpointWorkerData;
-const flag = new Int32Array(closed);
 let db: SQLite.Database | undefined;
 try {
   db = new SQLite(path, { fileMustExist: true, timeout: 0 });
@@ -52,11 +52,5 @@ parentPort!.on('message', (request: CheckpointRequest) => {
     return;
   }
   clearInterval(timer);
-  try {
-    db?.close();
-  } finally {
-    Atomics.store(flag, 0, 1);
-    Atomics.notify(flag, 0);
-    parentPort!.close();
-  }
+  closeWorkerConnection(db, closed);
 });
