@@ -44,6 +44,8 @@ export function rejectUpgrade(socket: Duplex, status: number, message: string, h
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`,
     'Connection: close',
     'Content-Type: application/json; charset=utf-8',
+    // As every JSON answer: a refusal (a lockout's 429, say) is not to be reused.
+    'Cache-Control: no-store',
     `Content-Length: ${Buffer.byteLength(body)}`,
     ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
   ];

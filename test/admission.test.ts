@@ -255,6 +255,7 @@ test('429 for a locked address carries Retry-After, the seconds left of the lock
     stream.destroy();
     assert.is(stream.status, 429);
     assert.is(stream.headers['retry-after'], '3', 'stream: what is left, rounded up');
+    assert.is(stream.headers['cache-control'], 'no-store', 'a refused upgrade is JSON like any other answer');
     assert.is((await httpStatus(t.httpUrl('/active-users'), TOKEN)).retryAfter, '3');
   } finally {
     await t.close();
