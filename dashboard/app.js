@@ -111,15 +111,19 @@ function showState(state, detail) {
   live = state === 'live';
   ui.state.dataset.state = state;
   ui.board.toggleAttribute('data-stale', !live);
-  ui.retry.hidden = state !== 'reconnecting' && state !== 'failed';
-  if (state === 'connecting') ui.stateText.textContent = 'Connecting…';
+  // A snapshot long in coming may be a dead link: offer a retry, but keep waiting.
+  ui.retry.hidden = state !== 'reconnecting' && state !== 'failed' && !detail.slow;
+  if (state === 'connecting') {
+    ui.stateText.textContent = detail.slow ? 'Still waiting for the live list (a large one takes time over a slow link)…' : 'Connecting…';
+  }
   if (state === 'live') {
     ui.stateText.textContent = 'Live';
     ui.state.title = '';
   }
   if (state === 'reconnecting') {
     const wait = detail.delayMs ? ` in ${Math.ceil(detail.delayMs / 1000)} s` : '…';
-    ui.stateText.textContent = `Reconnecting${wait} (attempt ${detail.attempt})`;
+    const what = detail.slow ? ': still waiting for the live list…' : wait;
+    ui.stateText.textContent = `Reconnecting${what} (attempt ${detail.attempt})`;
     if (detail.reason) ui.state.title = detail.reason;
   }
   if (state === 'failed') {

@@ -16,6 +16,13 @@ const MAX_ATTEMPTS = 12;
  * a snapshot still arriving and ask for a fresh one, again and again.
  */
 const SNAPSHOT_TIMEOUT_MS = 6 * 60_000;
+/**
+ * Still no snapshot this long after connecting: the state is reported
+ * again with `slow: true`, so the page can offer "Retry now" (a link that
+ * died before the snapshot would otherwise keep it waiting the full
+ * SNAPSHOT_TIMEOUT_MS). The socket itself keeps waiting.
+ */
+const SNAPSHOT_SLOW_MS = 15_000;
 const PING_EVERY_MS = 20_000;
 /** No pong this long after a ping: the link is dead. */
 const PONG_TIMEOUT_MS = 10_000;
@@ -40,7 +47,9 @@ export class AdminStream {
 
   /**
    * onBatch(messages): the parsed messages received since the last frame.
-   * onState(state, detail): 'connecting' | 'live' | 'reconnecting' | 'failed'.
+   * onState(state, detail): 'connecting' | 'live' | 'reconnecting' | 'failed';
+   * 'connecting' and 'reconnecting' come again with `detail.slow` when the
+   * snapshot is still awaited SNAPSHOT_SLOW_MS after connecting.
    */
   constructor({ url, token, onBatch, onState }) {
     this.#url = url;
@@ -88,7 +97,9 @@ export class AdminStream {
   }
 
   #connect() {
-    this.#onState(this.#attempt === 0 ? 'connecting' : 'reconnecting', { attempt: this.#attempt });
+    const state = this.#attempt === 0 ? 'connecting' : 'reconnecting';
+    const attempt = this.#attempt;
+    this.#onState(state, { attempt });
     let ws;
     try {
       ws = new WebSocket(this.#url);
@@ -97,6 +108,9 @@ export class AdminStream {
       return;
     }
     this.#ws = ws;
+    this.#later(SNAPSHOT_SLOW_MS, () => {
+      if (!this.#live && this.#ws === ws) this.#onState(state, { attempt, slow: true });
+    });
     ws.onopen = () => {
       ws.send(JSON.stringify({ type: 'auth', token: this.#token }));
       this.#later(SNAPSHOT_TIMEOUT_MS, () => {

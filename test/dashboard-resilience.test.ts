@@ -176,6 +176,43 @@ Dashboard('a snapshot slow to arrive is waited for, as long as the server gives 
   }
 });
 
+Dashboard('a snapshot long awaited offers Retry now, which starts a fresh connection; the page itself keeps waiting', async () => {
+  const t = await startTracker();
+  const client = await connectClient(t.wsUrl('/ws?user=alice'));
+  const slow = await pageWithHeldStream(chromium.browser, t.httpUrl(`/admin#token=${TOKEN}`));
+  const { page } = slow;
+  try {
+    await waitFor(() => slow.held.length === 1, 5000, 'the snapshot sent');
+    assert.ok(await page.isHidden('#retry'), 'no retry while merely connecting');
+    await page.clock.runFor(16_000);
+    assert.is(await page.getAttribute('#state', 'data-state'), 'connecting');
+    assert.match(await textOf(page, '#state-text'), 'waiting for the live list');
+    assert.ok(await page.isVisible('#retry'), 'retry offered');
+    // Short of the snapshot timeout the page does not give up on the socket by itself.
+    await page.clock.runFor(5 * 60_000);
+    assert.is(slow.routes.length, 1, 'no second socket');
+    assert.is(await page.getAttribute('#state', 'data-state'), 'connecting');
+
+    assert.is(t.tracker.admins, 1);
+    await page.click('#retry');
+    await waitFor(() => slow.routes.length === 2, 5000, 'a fresh socket');
+    assert.ok(await page.isHidden('#retry'), 'a fresh wait starts');
+    assert.match(await textOf(page, '#state-text'), 'Connecting');
+    slow.held.splice(0, 1); // the old socket's snapshot
+    await waitFor(() => slow.held.length === 1, 5000, 'the fresh snapshot sent');
+    // The old socket was closed: one admin on the server, not two.
+    await waitFor(() => t.tracker.admins === 1, 5000, 'the old socket closed');
+    slow.release();
+    await page.waitForSelector('#state[data-state="live"]', { timeout: 5000 });
+    assert.equal(await visibleSessions(page), [client.sessionId]);
+    assert.ok(await page.isHidden('#retry'));
+  } finally {
+    client.ws.terminate();
+    await slow.close();
+    await t.close();
+  }
+});
+
 Dashboard('10,000 connections: the page shows the count and stays responsive', async () => {
   const result = await runDashboardBench({ connections: 10_000, resultsFile: TEST_RESULTS_FILE });
   console.log(`  dashboard at 10k: ${JSON.stringify(result)}`);
