@@ -302,6 +302,8 @@ ui.signInForm.addEventListener('submit', (event) => {
   start(token);
 });
 window.addEventListener('hashchange', () => {
+  // Only a new token restarts the stream; an in-page link or an edited hash leaves it alone.
+  if (tokenInHash() === null) return;
   const token = takeToken();
   if (token) start(token);
 });

@@ -87,6 +87,48 @@ Dashboard('counts and rows follow clients as they connect and disconnect', async
   }
 });
 
+Dashboard('a fragment without a token leaves the stream alone; one with #token= switches to it', async () => {
+  const t = await startTracker();
+  const client = await connectClient(t.wsUrl('/ws?user=alice'));
+  const dash = await openDashboard(chromium.browser, t.httpUrl(`/admin#token=${TOKEN}`));
+  const { page } = dash;
+  const sockets: import('playwright-core').WebSocket[] = [];
+  page.on('websocket', (ws) => sockets.push(ws));
+  /** Sets the fragment; resolves once the page's own hashchange listener has run. */
+  const setHash = (hash: string) =>
+    page.evaluate(
+      (h) =>
+        new Promise<void>((resolve) => {
+          const g = globalThis as any;
+          g.addEventListener('hashchange', () => setTimeout(resolve), { once: true });
+          g.location.hash = h;
+        }),
+      hash,
+    );
+  try {
+    await page.waitForSelector('#state[data-state="live"]');
+    await waitFor(async () => (await visibleSessions(page)).length === 1, 5000, 'the snapshot');
+    await setHash('#section'); // an in-page link
+    await setHash('#idle=30'); // a hash edited by hand
+    assert.is(await page.getAttribute('#state', 'data-state'), 'live', 'the stream was not restarted');
+    assert.is(sockets.length, 0, 'no new socket');
+    assert.is(t.tracker.admins, 1);
+    assert.equal(await visibleSessions(page), [client.sessionId]);
+
+    await setHash(`#token=${TOKEN}`);
+    await page.waitForSelector('#state[data-state="live"]', { timeout: 5000 });
+    assert.is(sockets.length, 1, 'a fresh socket');
+    assert.not.match(page.url(), '#', 'the token left the URL');
+    await waitFor(() => t.tracker.admins === 1, 5000, 'the old socket closed');
+    assert.equal(await visibleSessions(page), [client.sessionId]);
+    assert.equal(dash.errors, []);
+  } finally {
+    client.ws.terminate();
+    await dash.close();
+    await t.close();
+  }
+});
+
 Dashboard('the filter narrows the rows, and the columns sort by mouse and keyboard', async () => {
   const t = await startTracker();
   const clients: TestClient[] = [];
