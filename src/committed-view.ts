@@ -11,6 +11,7 @@
  * as the events of that commit are broadcast, so a snapshot taken at any
  * moment holds exactly the commits whose events went out before it.
  */
+import { compareNewestFirst, type ActiveUsersCursor } from './active-users-cursor.js';
 import type { CommittedChange } from './batch-write.js';
 import type { User } from './types.js';
 import { metadataJson, userJson } from './user-json.js';
@@ -22,10 +23,14 @@ interface CommittedRow {
   messages: number | undefined;
 }
 
-/** A page of the list: `limit` rows from `offset` on, newest first. */
+/**
+ * A page of the list, newest first: `limit` rows from `offset` on, or,
+ * with `before`, the `limit` rows that follow that key (offset is then 0).
+ */
 export interface Page {
   offset: number;
   limit: number;
+  before?: ActiveUsersCursor;
 }
 
 export interface JsonOptions {
@@ -36,9 +41,13 @@ export interface JsonOptions {
    */
   messages?: (sessionId: string) => number | undefined;
   page?: Page;
-  /** Text written before the array and after it: the message or response around it. */
+  /**
+   * Text written before the array and after it: the message or response
+   * around it. `after` may be made from the key of the page's last row
+   * when another row follows it (the next page's cursor), else null.
+   */
   before?: string;
-  after?: string;
+  after?: string | ((next: ActiveUsersCursor | null) => string);
 }
 
 export class CommittedView {
@@ -104,8 +113,11 @@ export class CommittedView {
     // commits arrived late) an insertion sort costs one pass plus the few
     // moves; the view then keeps the sorted order.
     if (!this.#inOrder) this.#sort(rows);
-    const from = page === undefined ? 0 : Math.min(page.offset, rows.length);
+    const start = page?.before === undefined ? 0 : firstAfter(rows, page.before);
+    const from = page === undefined ? 0 : Math.min(start + page.offset, rows.length);
     const to = page === undefined ? rows.length : Math.min(from + page.limit, rows.length);
+    const next = to < rows.length && to > from ? keyOf(rows[to - 1]!) : null;
+    const closing = ']' + (typeof after === 'string' ? after : after(next));
     let opening = before + '[';
     let parts: string[] = [];
     for (let i = from; i < to; i++) {
@@ -118,7 +130,7 @@ export class CommittedView {
         parts = [];
       }
     }
-    write(opening + parts.join(',') + ']' + after, true);
+    write(opening + parts.join(',') + closing, true);
   }
 
   /** Sort `rows` (newest first) and store the view in that order, so the next snapshot needs no sort. */
@@ -132,10 +144,23 @@ export class CommittedView {
 }
 
 function newestFirst(a: CommittedRow, b: CommittedRow): number {
-  const x = a.user;
-  const y = b.user;
-  if (x.connectedAt !== y.connectedAt) return x.connectedAt < y.connectedAt ? 1 : -1;
-  return x.sessionId < y.sessionId ? 1 : x.sessionId > y.sessionId ? -1 : 0;
+  return compareNewestFirst(a.user, b.user);
+}
+
+function keyOf(row: CommittedRow): ActiveUsersCursor {
+  return { connectedAt: row.user.connectedAt, sessionId: row.user.sessionId };
+}
+
+/** Index of the first of the sorted `rows` that comes after `key`, by binary search (the key's row may be gone). */
+function firstAfter(rows: readonly CommittedRow[], key: ActiveUsersCursor): number {
+  let low = 0;
+  let high = rows.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (compareNewestFirst(rows[mid]!.user, key) <= 0) low = mid + 1;
+    else high = mid;
+  }
+  return low;
 }
 
 /** Sorts nearly sorted `items` in one pass; past a budget of moves, falls back to a full sort. */

@@ -163,6 +163,8 @@ export const ActiveUsersLimits = {
   /** GET /active-users page size when `limit` is absent, and its ceiling. */
   defaultPage: 10_000,
   maxPage: 100_000,
+  /** Longest `before=` accepted; a cursor from `next` is 82 characters. */
+  maxCursorLength: 200,
 } as const;
 
 export const HistoryLimits = {

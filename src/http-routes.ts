@@ -5,15 +5,16 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sql } from 'kysely';
+import { parseActiveUsersCursor } from './active-users-cursor.js';
 import { bearerToken, tokensEqual, type AuthThrottle } from './auth.js';
 import { ActiveUsersLimits, Allow, Defaults, Paths } from './constants.js';
 import type { TrackerContext } from './context.js';
 import { dashboardFile, serveDashboardFile } from './dashboard-files.js';
 import { parseTarget, retryAfter, sendError, sendJson, sendJsonText, type RequestTarget } from './http-util.js';
 import { serveHistory, serveHistoryStats, serveMetrics } from './observability-routes.js';
-import { countActiveUsers, listActiveUsersJson } from './repository.js';
+import { readActiveUsersPage } from './repository.js';
 import { withinMs } from './time-limit.js';
-import { usersJson } from './user-json.js';
+import { activeUsersEnvelope, usersJson } from './user-json.js';
 import { VERSION } from './version.js';
 
 export function handleRequest(ctx: TrackerContext, req: IncomingMessage, res: ServerResponse): boolean {
@@ -134,15 +135,29 @@ async function activeUsers(ctx: TrackerContext, url: RequestTarget, res: ServerR
     sendError(res, 400, `limit must be 1..${ActiveUsersLimits.maxPage} and offset a whole number`);
     return;
   }
+  const beforeText = url.searchParams.get('before');
+  const before = beforeText === null ? undefined : parseActiveUsersCursor(beforeText);
+  if (before === null) {
+    sendError(res, 400, 'before must be a cursor from `next`');
+    return;
+  }
+  // The cursor is the stable way to page; an offset counted from it would
+  // shift with churn again, so the two are not combined.
+  if (before !== undefined && url.searchParams.has('offset')) {
+    sendError(res, 400, 'before and offset cannot be used together');
+    return;
+  }
+  const page = before === undefined ? { offset, limit } : { offset, limit, before };
   // From memory when it can be: one node's committed view, or the cluster view after a barrier.
-  const body = await ctx.activeUsersBody({ offset, limit });
+  const body = await ctx.activeUsersBody(page);
   if (body !== undefined) {
     sendJsonText(res, 200, body);
     return;
   }
   try {
-    const [count, rows] = await Promise.all([countActiveUsers(ctx.db), listActiveUsersJson(ctx.db, { limit, offset })]);
-    sendJsonText(res, 200, `{"count":${count},"users":${usersJson(rows)}}`);
+    const { count, users, next } = await readActiveUsersPage(ctx.db, page);
+    const { before: opening, after } = activeUsersEnvelope(count);
+    sendJsonText(res, 200, opening + usersJson(users) + after(next));
   } catch (error) {
     ctx.logger.error({ err: error }, 'active-users query failed');
     sendError(res, 503, 'database unavailable');

@@ -5,6 +5,7 @@
  */
 import { CompiledQuery, PostgresAdapter, sql, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { DB, Users } from '../db/types.js';
+import type { ActiveUsersCursor } from './active-users-cursor.js';
 import { executeReusable, powerOfTwoChunks } from './reusable-queries.js';
 import { metadataJson } from './user-json.js';
 import type { Touch, User, UserMetadata } from './types.js';
@@ -146,6 +147,8 @@ export async function listSessionIdsOfNode(db: Db, nodeId: string): Promise<stri
 export interface ListOptions {
   limit?: number;
   offset?: number;
+  /** Only the rows after this key in the list's order (see active-users-cursor.ts). */
+  before?: ActiveUsersCursor;
 }
 
 /** Active users, newest connection first. */
@@ -167,11 +170,13 @@ export interface UserJsonRow {
 /** listActiveUsers without parsing metadata; see user-json.ts. */
 export async function listActiveUsersJson(db: Db, options: ListOptions = {}): Promise<UserJsonRow[]> {
   const rows = await activeUsersQuery(db, options).execute();
-  return rows.map((row) => {
-    const metadata = row.metadata as unknown;
-    // SQLite returns the text toRow wrote; PostgreSQL hands back parsed jsonb.
-    return { ...userFields(row), metadataJson: typeof metadata === 'string' ? metadata : JSON.stringify(metadata) };
-  });
+  return rows.map(userJsonRow);
+}
+
+function userJsonRow(row: Selectable<Users>): UserJsonRow {
+  const metadata = row.metadata as unknown;
+  // SQLite returns the text toRow wrote; PostgreSQL hands back parsed jsonb.
+  return { ...userFields(row), metadataJson: typeof metadata === 'string' ? metadata : JSON.stringify(metadata) };
 }
 
 /** SQLite returns timestamps as ISO text, PostgreSQL as Date. */
@@ -179,8 +184,38 @@ export function isoText(value: unknown): string {
   return value instanceof Date ? value.toISOString() : (value as string);
 }
 
+/** A page of GET /active-users read from the table, what follows it, and every row's count. */
+export interface ActiveUsersTablePage {
+  count: number;
+  users: UserJsonRow[];
+  /** The key of the page's last row when more rows follow, else null. */
+  next: ActiveUsersCursor | null;
+}
+
+/**
+ * The page and the count from one statement, so from one snapshot: read
+ * apart, a connect or disconnect between them under churn made the two
+ * disagree. One row past the page is read to know whether more follow.
+ * Only an empty page needs the count read by itself (it is then all
+ * there is to be consistent).
+ */
+export async function readActiveUsersPage(db: Db, page: { limit: number; offset: number; before?: ActiveUsersCursor }): Promise<ActiveUsersTablePage> {
+  const rows = await activeUsersQuery(db, { ...page, limit: page.limit + 1 })
+    .select((eb) => eb.selectFrom('users as counted').select((inner) => inner.fn.countAll<number | string>().as('n')).as('total'))
+    .execute();
+  if (rows.length === 0) return { count: await countActiveUsers(db), users: [], next: null };
+  const users = rows.slice(0, page.limit).map(userJsonRow);
+  const last = users.at(-1)!;
+  return { count: Number(rows[0]!.total), users, next: rows.length > page.limit ? { connectedAt: last.connectedAt, sessionId: last.sessionId } : null };
+}
+
 function activeUsersQuery(db: Db, options: ListOptions) {
-  let query = db.selectFrom('users').selectAll().orderBy('connected_at', 'desc').orderBy('session_id', 'desc');
+  let query = db.selectFrom('users').selectAll('users').orderBy('connected_at', 'desc').orderBy('session_id', 'desc');
+  const before = options.before;
+  // A row-value comparison, as GET /history's pages: PostgreSQL starts the
+  // scan of users_connected_at_idx at the cursor (an index condition on
+  // connected_at, the rest checked on the few rows of that millisecond).
+  if (before !== undefined) query = query.where((eb) => eb(eb.refTuple('connected_at', 'session_id'), '<', eb.tuple(before.connectedAt, before.sessionId)));
   if (options.limit !== undefined) query = query.limit(options.limit);
   if (options.offset) {
     // SQLite only accepts OFFSET after a LIMIT; -1 means "no limit" there.

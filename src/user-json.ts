@@ -7,6 +7,7 @@
  * (bench/micro-snapshot.ts, docs/performance.md). The output equals
  * JSON.stringify of the same User objects, key for key.
  */
+import { encodeActiveUsersCursor, type ActiveUsersCursor } from './active-users-cursor.js';
 import type { UserJsonRow } from './repository.js';
 import type { User } from './types.js';
 
@@ -35,9 +36,13 @@ export function userJson(user: Pick<User, 'id' | 'sessionId' | 'connectedAt'>, l
 /** The admin stream's first message is `{"type":"snapshot","users":[…]}`: the text around the array. */
 export const SNAPSHOT_ENVELOPE = { before: '{"type":"snapshot","users":', after: '}' } as const;
 
-/** GET /active-users answers `{"count":…,"users":[…]}`, `count` being every row, not the page's: the text around the array. */
-export function activeUsersEnvelope(count: number): { before: string; after: string } {
-  return { before: `{"count":${count},"users":`, after: '}' };
+/**
+ * GET /active-users answers `{"count":…,"users":[…],"next":…}`, `count`
+ * being every row, not the page's, and `next` the cursor for `before=`
+ * when rows follow the page, else null: the text around the array.
+ */
+export function activeUsersEnvelope(count: number): { before: string; after: (next: ActiveUsersCursor | null) => string } {
+  return { before: `{"count":${count},"users":`, after: (next) => `,"next":${next === null ? 'null' : '"' + encodeActiveUsersCursor(next) + '"'}}` };
 }
 
 /**

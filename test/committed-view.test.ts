@@ -1,5 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { encodeActiveUsersCursor } from '../src/active-users-cursor.js';
 import { CommittedView } from '../src/committed-view.js';
 import { listActiveUsers } from '../src/repository.js';
 import type { User } from '../src/types.js';
@@ -148,10 +149,10 @@ snapshot('equals the users table, row for row and in its order, after connects, 
       assert.is(res.status, 200);
       return (await res.json()) as { count: number; users: unknown[] };
     };
-    assert.equal(await get(''), { count: 8, users: stored }, 'no message counts: the User shape');
-    assert.equal(await get('?limit=3&offset=2'), { count: 8, users: await listActiveUsers(t.tracker.db, { limit: 3, offset: 2 }) });
-    assert.equal(await get('?limit=5&offset=6'), { count: 8, users: stored.slice(6) });
-    assert.equal(await get('?offset=20'), { count: 8, users: [] });
+    assert.equal(await get(''), { count: 8, users: stored, next: null }, 'no message counts: the User shape');
+    assert.equal(await get('?limit=3&offset=2'), { count: 8, users: await listActiveUsers(t.tracker.db, { limit: 3, offset: 2 }), next: encodeActiveUsersCursor(stored[4]!) });
+    assert.equal(await get('?limit=5&offset=6'), { count: 8, users: stored.slice(6), next: null });
+    assert.equal(await get('?offset=20'), { count: 8, users: [], next: null });
     await admin.close();
     await Promise.all(clients.slice(0, 8).map((c) => c.close()));
   } finally {

@@ -7,8 +7,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { countActiveUsers, listActiveUsersJson } from '../src/repository.js';
-import { usersJson } from '../src/user-json.js';
+import { tablePages } from './helpers/active-users-pages.js';
 import { getActiveUsers, startNode } from './helpers/multi-node.js';
 import { lockUsers, postgresForSuite, type UsersLock } from './helpers/postgres.js';
 import type { TestTracker } from './helpers/tracker.js';
@@ -19,9 +18,8 @@ const activeUsers = suite('GET /active-users on several nodes');
 const postgres = postgresForSuite(activeUsers, 'active_users');
 
 /** GET /active-users as the table answers it (what a node without a view would send). */
-async function fromTable(node: TestTracker, limit: number, offset: number): Promise<any> {
-  const { db } = node.tracker;
-  return JSON.parse(`{"count":${await countActiveUsers(db)},"users":${usersJson(await listActiveUsersJson(db, { limit, offset }))}}`);
+function fromTable(node: TestTracker, limit: number, offset: number): Promise<any> {
+  return tablePages(node.tracker.db)({ limit, offset });
 }
 
 activeUsers('served from memory: it holds a just-committed connect on another node, and does not wait for a locked table', async () => {

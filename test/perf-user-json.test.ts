@@ -89,7 +89,7 @@ json('a tracker\'s snapshot and GET /active-users carry the stored users', async
     const res = await fetch(t.httpUrl('/active-users'), { headers: { authorization: `Bearer ${TOKEN}` } });
     assert.is(res.status, 200);
     assert.is(res.headers.get('content-type'), 'application/json; charset=utf-8');
-    assert.equal(await res.json(), { count: 2, users: stored });
+    assert.equal(await res.json(), { count: 2, users: stored, next: null });
     await Promise.all([a.close(), b.close(), admin.close()]);
   } finally {
     await t.close();
