@@ -215,6 +215,9 @@ function activeUsersQuery(db: Db, options: ListOptions) {
   // A row-value comparison, as GET /history's pages: PostgreSQL starts the
   // scan of users_connected_at_idx at the cursor (an index condition on
   // connected_at, the rest checked on the few rows of that millisecond).
+  // SQLite has no such index (20261123130000_lean_write_path.ts): one node
+  // always pages from its committed view, so the table is only read here
+  // in tests, and an index would cost every connect and disconnect a page.
   if (before !== undefined) query = query.where((eb) => eb(eb.refTuple('connected_at', 'session_id'), '<', eb.tuple(before.connectedAt, before.sessionId)));
   if (options.limit !== undefined) query = query.limit(options.limit);
   if (options.offset) {
