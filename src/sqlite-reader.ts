@@ -65,6 +65,9 @@ export function startSqliteReader(path: string, log?: QueryLog): SqliteReader {
     closed = new SharedArrayBuffer(4);
     const started = new Worker(new URL('./sqlite-read-worker.js', import.meta.url), {
       workerData: { path, closed } satisfies ReadWorkerData,
+      // Not the host's Node flags: `--input-type` (node -e) fails a worker at
+      // its start, and this plain module needs none of them.
+      execArgv: [],
     });
     started.on('message', (result: ReadResult) => {
       settle(result);

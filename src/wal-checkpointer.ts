@@ -37,6 +37,9 @@ export function startWalCheckpointer(path: string, intervalMs: number = WalCheck
   const closed = new SharedArrayBuffer(4);
   const worker = new Worker(new URL('./wal-checkpoint-worker.js', import.meta.url), {
     workerData: { path, intervalMs, closed } satisfies CheckpointWorkerData,
+    // Not the host's Node flags: `--input-type` (node -e) fails a worker at
+    // its start, and this plain module needs none of them.
+    execArgv: [],
   });
   // The worker answers checkpoint requests in the order they came.
   const waiting: ((result: CheckpointResult) => void)[] = [];

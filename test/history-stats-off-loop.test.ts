@@ -4,6 +4,7 @@
  * requests that arrive together share one read (coalesce.ts); and a
  * process that used the worker still exits by itself.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
@@ -83,6 +84,22 @@ test('a process that read through the worker and never closed its database exits
       if (rows[0].answer !== 42) process.exit(3);`;
     const run = runScript(dir, script);
     assert.is(run.error, undefined, 'the process exited by itself');
+    assert.is(run.status, 0, run.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the database workers start under a host run with node -e --input-type=module, whose flags they would inherit', () => {
+  const dir = tempDir();
+  try {
+    const script = `import { openSqlite, readOffLoop, walCheckpointer } from ${JSON.stringify(new URL('../src/database.js', import.meta.url).href)};
+      const db = openSqlite({ path: ${JSON.stringify(join(dir, 'host.db'))} });
+      const rows = await readOffLoop(db, db.selectNoFrom((eb) => eb.val(42).as('answer')));
+      const checkpoint = await walCheckpointer(db).checkpoint();
+      await db.destroy();
+      if (rows[0].answer !== 42 || checkpoint.log < 0) process.exit(3);`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 10_000, encoding: 'utf8' });
     assert.is(run.status, 0, run.stderr);
   } finally {
     rmSync(dir, { recursive: true, force: true });
