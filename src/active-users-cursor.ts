@@ -5,10 +5,10 @@
  * unique), so "every row strictly after this key" is the same set
  * whatever connected or disconnected in between: no row skipped or
  * repeated, as an offset would when rows above the page come and go.
- * Encoded like GET /history's `next` (observability-routes.ts): base64url
- * of `<time>|<id>`.
+ * Encoded as GET /history's `next` is (key-cursor.ts).
  */
 import { ActiveUsersLimits } from './constants.js';
+import { decodeKeyCursor, encodeKeyCursor } from './key-cursor.js';
 
 export interface ActiveUsersCursor {
   /** ISO-8601 UTC with milliseconds, as stored (toISOString). */
@@ -17,22 +17,17 @@ export interface ActiveUsersCursor {
 }
 
 export function encodeActiveUsersCursor(cursor: ActiveUsersCursor): string {
-  return Buffer.from(`${cursor.connectedAt}|${cursor.sessionId}`).toString('base64url');
+  return encodeKeyCursor(cursor.connectedAt, cursor.sessionId);
 }
 
 /** A cursor from `next`; null when the text is not one. */
 export function parseActiveUsersCursor(text: string): ActiveUsersCursor | null {
-  if (text.length > ActiveUsersLimits.maxCursorLength || !/^[\w-]+$/.test(text)) return null;
-  const decoded = Buffer.from(text, 'base64url').toString('utf8');
-  const bar = decoded.indexOf('|');
-  if (bar === -1) return null;
-  const connectedAt = decoded.slice(0, bar);
-  const sessionId = decoded.slice(bar + 1);
-  // Exactly the stored forms, so that JavaScript, SQLite (text) and
-  // PostgreSQL (timestamptz, and text under any collation: the ids are
-  // lowercase hex with dashes in fixed places) order the key alike.
-  if (!STORED_TIME.test(connectedAt) || !sameTime(connectedAt) || !UUID.test(sessionId)) return null;
-  return { connectedAt, sessionId };
+  if (text.length > ActiveUsersLimits.maxCursorLength) return null;
+  const key = decodeKeyCursor(text);
+  // Exactly the stored form, so that JavaScript, SQLite (text) and
+  // PostgreSQL (timestamptz) order the key alike.
+  if (key === null || !STORED_TIME.test(key.time) || !sameTime(key.time)) return null;
+  return { connectedAt: key.time, sessionId: key.id };
 }
 
 /** Newest first: negative when key `a` comes before key `b` in the list. */
@@ -42,7 +37,6 @@ export function compareNewestFirst(a: ActiveUsersCursor, b: ActiveUsersCursor): 
 }
 
 const STORED_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** A real instant that toISOString writes back unchanged (no 25:00, no February 30th). */
 function sameTime(text: string): boolean {

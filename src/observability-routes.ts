@@ -4,6 +4,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { HistoryLimits } from './constants.js';
+import { decodeKeyCursor, encodeKeyCursor } from './key-cursor.js';
 import type { TrackerContext } from './context.js';
 import { listSessions, sessionStats, type HistoryCursor } from './history-repository.js';
 import { sendError, sendJson, type RequestTarget } from './http-util.js';
@@ -99,7 +100,7 @@ export async function readHistoryStats(ctx: TrackerContext): Promise<HistoryStat
 }
 
 export function encodeCursor(cursor: Required<HistoryCursor>): string {
-  return Buffer.from(`${cursor.disconnectedAt}|${cursor.id}`).toString('base64url');
+  return encodeKeyCursor(cursor.disconnectedAt, cursor.id);
 }
 
 /** A cursor from `next`, or a plain ISO-8601 time; null when it is neither. */
@@ -107,18 +108,11 @@ export function parseCursor(text: string): HistoryCursor | undefined | null {
   if (text.length > 200) return null;
   const time = isoTime(text);
   if (time !== undefined) return { disconnectedAt: time };
-  const decoded = Buffer.from(text, 'base64url').toString('utf8');
-  const bar = decoded.indexOf('|');
-  if (bar === -1) return null;
-  const disconnectedAt = isoTime(decoded.slice(0, bar));
-  // Every history id is a UUID (a uuid column on PostgreSQL, which refuses
-  // anything else), lowercase as `next` writes it: SQLite compares it as text.
-  const id = decoded.slice(bar + 1);
-  if (disconnectedAt === undefined || !UUID.test(id)) return null;
-  return { disconnectedAt, id };
+  const key = decodeKeyCursor(text);
+  if (key === null) return null;
+  const disconnectedAt = isoTime(key.time);
+  return disconnectedAt === undefined ? null : { disconnectedAt, id: key.id };
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * Normalised to the stored form (toISOString), so text comparison orders
