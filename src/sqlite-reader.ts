@@ -36,7 +36,8 @@ interface Waiter {
 /** `log`: the database's Kysely log hook, so these reads are logged and counted like any other query. */
 export function startSqliteReader(path: string, log?: QueryLog): SqliteReader {
   let worker: Worker | undefined;
-  let closed = new SharedArrayBuffer(4);
+  /** The running worker's flag, set once its connection is closed. */
+  let closed: SharedArrayBuffer | undefined;
   let stopped = false;
   let nextId = 0;
   const waiting = new Map<number, Waiter>();
@@ -101,7 +102,7 @@ export function startSqliteReader(path: string, log?: QueryLog): SqliteReader {
       if (worker !== undefined) {
         worker.postMessage('stop' satisfies ReadRequest);
         // Atomics.wait on the main thread: close() is synchronous in Kysely's driver.
-        Atomics.wait(new Int32Array(closed), 0, 0, WalCheckpoint.stopWaitMs);
+        Atomics.wait(new Int32Array(closed!), 0, 0, WalCheckpoint.stopWaitMs);
       }
       rejectAll(new Error('the database is closed'));
     },
