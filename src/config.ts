@@ -6,6 +6,7 @@
 import { tokenProblem } from './auth.js';
 import { proxyRuleProblem } from './client-address.js';
 import { Defaults, LogLevels, MultiNode, NodeDefaults, SchemaMode, type LogLevel } from './constants.js';
+import { isPasswordParam } from './postgres.js';
 
 export interface ServerConfig {
   port: number;
@@ -227,7 +228,7 @@ function parseDatabaseUrl(value: string, source: string): string {
   }
   if (url.hostname === '' && !url.searchParams.has('host')) throw new ConfigError(`${source} has no host`);
   if (url.pathname.length <= 1) throw new ConfigError(`${source} names no database (postgres://host:5432/DATABASE)`);
-  if (source.startsWith('--') && url.password !== '') {
+  if (source.startsWith('--') && (url.password !== '' || [...url.searchParams.keys()].some(isPasswordParam))) {
     // A password on the command line shows up in `ps` and shell history.
     throw new ConfigError(`${source} must not contain a password; set DATABASE_URL in the environment`);
   }

@@ -98,15 +98,27 @@ export function validateDatabaseUrl(url: string): URL {
   return parsed;
 }
 
-/** The URL with its password masked, for logs and error messages. */
+/**
+ * The URL with its password masked, for logs and error messages. pg also
+ * takes every query parameter as a setting (pg-connection-string), so
+ * `?password=` is a password as much as the one before the `@`.
+ */
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';
+    for (const name of [...parsed.searchParams.keys()]) {
+      if (isPasswordParam(name)) parsed.searchParams.set(name, '***');
+    }
     return parsed.toString();
   } catch {
     return '(invalid url)';
   }
+}
+
+/** `password`, and any other parameter that names one (libpq's `sslpassword`). */
+export function isPasswordParam(name: string): boolean {
+  return /password/i.test(name);
 }
 
 /**

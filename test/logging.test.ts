@@ -166,4 +166,20 @@ cli('bad observability settings exit with code 2', async () => {
   }
 });
 
+cli('a DATABASE_URL password given as ?password= is masked in the log and on stderr, and refused as a flag', async () => {
+  const password = 'pg-query-password-never-logged';
+  // Port 1 refuses the connection: the CLI exits 2 naming the URL, in the log and on stderr.
+  const run = runCli({ PORT: '0', ADMIN_TOKEN: TOKEN, DATABASE_URL: `postgres://roster@127.0.0.1:1/roster?password=${password}&sslpassword=${password}` });
+  assert.is(await run.exited, 2);
+  assert.match(run.output(), /cannot use DATABASE_URL postgres:\/\/roster@127\.0\.0\.1:1\/roster\?password=\*\*\*&sslpassword=\*\*\*/);
+  assert.ok(run.logs.some((l) => l.level === 60), 'the fatal line is logged');
+  assert.not.ok(run.output().includes(password), 'the password appears nowhere');
+
+  // On the command line it would show in `ps`, as one before the `@` would.
+  const flag = runCli({ PORT: '0', ADMIN_TOKEN: TOKEN }, ['--database-url', `postgres://roster@127.0.0.1:1/roster?password=${password}`]);
+  assert.is(await flag.exited, 2);
+  assert.match(flag.output(), /must not contain a password/);
+  assert.not.ok(flag.output().includes(password));
+});
+
 cli.run();
