@@ -24,16 +24,16 @@ export function handleRequest(ctx: TrackerContext, req: IncomingMessage, res: Se
   if (path === Paths.HEALTH) {
     if (allowMethod(req, res)) void health(ctx, res);
   } else if (path === Paths.ACTIVE_USERS) {
-    if (allowMethod(req, res) && authorized(ctx, req, res)) void activeUsers(ctx, url, res);
+    if (allowMethod(req, res) && authorized(ctx, req, res, path)) void activeUsers(ctx, url, res);
   } else if (path === Paths.METRICS) {
     // Open unless METRICS_TOKEN is set; the admin token is not accepted here.
     const token = ctx.options.metricsToken;
     const secret = token === undefined ? undefined : { name: 'metrics', token, throttle: ctx.metricsThrottle } as const;
-    if (allowMethod(req, res) && (secret === undefined || authorized(ctx, req, res, secret))) void serveMetrics(ctx, res);
+    if (allowMethod(req, res) && (secret === undefined || authorized(ctx, req, res, path, secret))) void serveMetrics(ctx, res);
   } else if (path === Paths.HISTORY) {
-    if (allowMethod(req, res) && authorized(ctx, req, res)) void serveHistory(ctx, url, res);
+    if (allowMethod(req, res) && authorized(ctx, req, res, path)) void serveHistory(ctx, url, res);
   } else if (path === Paths.HISTORY_STATS) {
-    if (allowMethod(req, res) && authorized(ctx, req, res)) void serveHistoryStats(ctx, res);
+    if (allowMethod(req, res) && authorized(ctx, req, res, path)) void serveHistoryStats(ctx, res);
   } else if (path === Paths.CLIENT || path === Paths.ADMIN_STREAM) {
     // A sender of Upgrade must list it in Connection (RFC 9110 7.8); any
     // `Connection` of ours replaces Node's own, which would otherwise close
@@ -74,8 +74,14 @@ function adminSecret(ctx: TrackerContext): Secret {
   return { name: 'admin', token: ctx.options.adminToken, throttle: ctx.throttle };
 }
 
-/** Bearer check for HTTP; the admin token has the same lockout as the admin stream. */
-function authorized(ctx: TrackerContext, req: IncomingMessage, res: ServerResponse, secret = adminSecret(ctx)): boolean {
+/**
+ * Bearer check for HTTP; the admin token has the same lockout as the admin
+ * stream. `path` is the route matched (one of Paths), which is what a
+ * failure logs: the raw target is the client's text, with whatever it
+ * carries after the path (a `#fragment`, dot segments) and up to Node's
+ * header limit in length.
+ */
+function authorized(ctx: TrackerContext, req: IncomingMessage, res: ServerResponse, path: string, secret = adminSecret(ctx)): boolean {
   const ip = ctx.clientAddress(req);
   const lockedForMs = secret.throttle.lockedForMs(ip);
   if (lockedForMs > 0) {
@@ -88,7 +94,7 @@ function authorized(ctx: TrackerContext, req: IncomingMessage, res: ServerRespon
     return true;
   }
   secret.throttle.fail(ip);
-  ctx.logger.warn({ ip, path: req.url?.split('?')[0] }, `${secret.name} authentication failed`);
+  ctx.logger.warn({ ip, path }, `${secret.name} authentication failed`);
   sendError(res, 401, 'missing or invalid bearer token', { 'www-authenticate': 'Bearer' });
   return false;
 }

@@ -3,6 +3,7 @@
  * levels; no admin token (right or wrong) and no query parameter ever
  * appears; query echo and slow-query warnings; LOG_PRETTY for people.
  */
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { suite } from 'uvu';
@@ -111,6 +112,46 @@ test('query echo logs SQL text and duration, never parameter values; slow querie
   assert.is(lines[0].level, 40);
   assert.ok(lines[0].durationMs >= 5);
   assert.match(lines[0].sql, /with recursive/);
+});
+
+/** One raw HTTP/1.1 request (fetch would drop a fragment and resolve dot segments); the status code. */
+function rawRequest(port: number, target: string, headers: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let answer = '';
+    const socket = createConnection(port, '127.0.0.1', () => socket.end(`GET ${target} HTTP/1.1\r\nHost: x\r\n${headers}Connection: close\r\n\r\n`));
+    socket.on('data', (chunk) => (answer += chunk));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1])));
+  });
+}
+
+test('an authentication failure logs the route, not the client\'s request target', async () => {
+  const logs = capture('info');
+  const metricsToken = 'metrics-token-0123456789abcdef';
+  const t = await startTracker({ logger: logs.logger, metricsToken });
+  const fragment = 'client-text-after-the-path';
+  try {
+    const wrong = `Authorization: Bearer ${WRONG_TOKEN}\r\n`;
+    // Each reaches its route (401), its target the client's own text.
+    assert.is(await rawRequest(t.port, `/history#token=${fragment}`, wrong), 401);
+    assert.is(await rawRequest(t.port, `/${fragment}/../history/stats?x=1`, wrong), 401);
+    assert.is(await rawRequest(t.port, `/metrics#${fragment}`, wrong), 401);
+    assert.is(await rawRequest(t.port, `/./active-users#${'x'.repeat(4000)}`, ''), 401);
+  } finally {
+    await t.close();
+  }
+  const failures = logs.lines().filter((l) => / authentication failed$/.test(l.msg));
+  assert.equal(
+    failures.map((l) => [l.msg, l.path]),
+    [
+      ['admin authentication failed', '/history'],
+      ['admin authentication failed', '/history/stats'],
+      ['metrics authentication failed', '/metrics'],
+      ['admin authentication failed', '/active-users'],
+    ],
+  );
+  assert.not.ok(logs.raw().includes(fragment), 'nothing the client wrote after the path is logged');
+  assert.not.ok(logs.raw().includes('xxxx'));
 });
 
 test.run();
