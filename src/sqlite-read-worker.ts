@@ -5,6 +5,7 @@
  * without blocking it; a query that scans many rows costs this thread's
  * time, not the event loop's.
  */
+import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import SQLite from 'better-sqlite3';
 import { closeWorkerConnection } from './worker-close.js';
@@ -18,8 +19,11 @@ export interface ReadWorkerData {
 /** A query to run, or 'stop' to close for good. */
 export type ReadRequest = { id: number; sql: string; parameters: readonly unknown[] } | 'stop';
 
-/** The rows of request `id`, or why it failed (message and SQLite's code). */
-export type ReadResult = { id: number; rows: unknown[] } | { id: number; error: { message: string; code?: string } };
+/**
+ * The rows of request `id`, or why it failed (message and SQLite's code),
+ * with how long the query itself took here, in milliseconds.
+ */
+export type ReadResult = { id: number; durationMs: number } & ({ rows: unknown[] } | { error: { message: string; code?: string } });
 
 /** Distinct SQL texts kept prepared; the stats queries are a handful. */
 const STATEMENT_CACHE_SIZE = 32;
@@ -46,12 +50,14 @@ function prepare(sql: string): SQLite.Statement {
 }
 
 function run(id: number, sql: string, parameters: readonly unknown[]): ReadResult {
+  const startedAt = performance.now();
   try {
     if (db === undefined) throw openError;
-    return { id, rows: prepare(sql).all(...parameters) };
+    const rows = prepare(sql).all(...parameters);
+    return { id, durationMs: performance.now() - startedAt, rows };
   } catch (error) {
     const { message, code } = error as Error & { code?: unknown };
-    return { id, error: { message: String(message), ...(typeof code === 'string' ? { code } : {}) } };
+    return { id, durationMs: performance.now() - startedAt, error: { message: String(message), ...(typeof code === 'string' ? { code } : {}) } };
   }
 }
 

@@ -4,11 +4,13 @@
  * appears; query echo and slow-query warnings; LOG_PRETTY for people.
  */
 import { createConnection } from 'node:net';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { sql } from 'kysely';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { openSqlite } from '../src/database.js';
+import { openSqlite, readOffLoop } from '../src/database.js';
 import { createLogger } from '../src/logger.js';
 import { createQueryLog } from '../src/query-log.js';
 import { runCli, startCli } from './helpers/cli.js';
@@ -112,6 +114,31 @@ test('query echo logs SQL text and duration, never parameter values; slow querie
   assert.is(lines[0].level, 40);
   assert.ok(lines[0].durationMs >= 5);
   assert.match(lines[0].sql, /with recursive/);
+});
+
+test('a read on the worker is timed and logged for the query alone, not its wait for the worker or the event loop', async () => {
+  const logs = capture('info');
+  const seconds: number[] = [];
+  const slowQueryMs = 200;
+  const dir = tempDir();
+  const db = openSqlite({ path: join(dir, 'r.db'), log: createQueryLog({ logger: logs.logger, slowQueryMs, onQuery: (s) => seconds.push(s) }) });
+  try {
+    await sql`create table t (v integer)`.execute(db);
+    seconds.length = 0;
+    // The first read starts the worker. Its answer then waits for this
+    // event loop, kept busy well past SLOW_QUERY_MS: neither wait is the query's.
+    const count = sql<{ n: number }>`select count(*) as n from t`;
+    const read = readOffLoop(db, { compile: () => count.compile(db) });
+    const busyUntil = performance.now() + 2 * slowQueryMs;
+    while (performance.now() < busyUntil);
+    assert.equal(await read, [{ n: 0 }]);
+  } finally {
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.is(seconds.length, 1, 'the read is observed once (roster_db_query_seconds)');
+  assert.ok(seconds[0]! < slowQueryMs / 1000, `observed ${seconds[0]} s`);
+  assert.equal(logs.lines().filter((l) => l.msg === 'slow query'), []);
 });
 
 /** One raw HTTP/1.1 request (fetch would drop a fragment and resolve dot segments); the status code. */
