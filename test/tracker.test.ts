@@ -1,4 +1,4 @@
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -218,6 +218,27 @@ http('/health answers 503 once the SQLite file is deleted or replaced under the 
     assert.match(((await (await fetch(t.httpUrl('/health'))).json()) as any).reason, /database file replaced/);
   } finally {
     await t.close();
+  }
+});
+
+http('/health reports the SQLite file removed when its folder is replaced by a file, and the server stays up', async () => {
+  const logs = captureLogs('warn');
+  const dir = tempDir();
+  const folder = join(dir, 'data');
+  const t = await startTracker({ logger: logs.logger, dir, databasePath: join(folder, 'r.db') });
+  try {
+    // stat() of the path now fails with ENOTDIR rather than ENOENT: it
+    // used to throw out of /health, an unhandled rejection that ended the process.
+    renameSync(folder, join(dir, 'moved'));
+    writeFileSync(folder, '');
+    const res = await fetch(t.httpUrl('/health'));
+    assert.is(res.status, 503);
+    assert.equal(pick((await res.json()) as any, ['status', 'database', 'reason']), { status: 'unhealthy', database: 'file missing', reason: `database file removed: ${join(folder, 'r.db')}` });
+    assert.is((await fetch(t.httpUrl('/health'))).status, 503, 'still serving');
+    assert.is(logs.lines.filter((l) => /^database file removed/.test(l.msg) && l.level === 50).length, 1);
+  } finally {
+    await t.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
