@@ -113,22 +113,25 @@ function showState(state, detail) {
   ui.board.toggleAttribute('data-stale', !live);
   // A snapshot long in coming may be a dead link: offer a retry, but keep waiting.
   ui.retry.hidden = state !== 'reconnecting' && state !== 'failed' && !detail.slow;
+  // Set from every report, never kept: the stream sends the reason the link
+  // is down with each report that has one, so a title left from an earlier
+  // drop (before Retry now, a new token or a sign-in) would describe a
+  // state that is over.
+  if (detail.reason) ui.state.title = detail.reason;
+  else ui.state.removeAttribute('title');
   if (state === 'connecting') {
     ui.stateText.textContent = detail.slow ? 'Still waiting for the live list (a large one takes time over a slow link)…' : 'Connecting…';
   }
   if (state === 'live') {
     ui.stateText.textContent = 'Live';
-    ui.state.title = '';
   }
   if (state === 'reconnecting') {
     const wait = detail.delayMs ? ` in ${Math.ceil(detail.delayMs / 1000)} s` : '…';
     const what = detail.slow ? ': still waiting for the live list…' : wait;
     ui.stateText.textContent = `Reconnecting${what} (attempt ${detail.attempt})`;
-    if (detail.reason) ui.state.title = detail.reason;
   }
   if (state === 'failed') {
     ui.stateText.textContent = detail.auth ? 'Failed: token rejected' : 'Failed';
-    ui.state.title = detail.reason;
     if (detail.auth) signOut(`${detail.reason} Check the token and sign in again.`);
     else toast(detail.reason);
   }

@@ -44,12 +44,20 @@ export class AdminStream {
   #live = false;
   #pingTimer = 0;
   #pongTimer = 0;
+  /**
+   * Why the stream is down: the latest drop of this run of reconnects, sent
+   * with every 'reconnecting' report (the page shows it as is, so it must
+   * always be the current one). Cleared when live, and by a fresh start.
+   */
+  #reason = '';
 
   /**
    * onBatch(messages): the parsed messages received since the last frame.
    * onState(state, detail): 'connecting' | 'live' | 'reconnecting' | 'failed';
    * 'connecting' and 'reconnecting' come again with `detail.slow` when the
    * snapshot is still awaited SNAPSHOT_SLOW_MS after connecting.
+   * `detail.reason` is why the stream is down, on every 'reconnecting' and
+   * 'failed' report; 'connecting' and 'live' have none.
    */
   constructor({ url, token, onBatch, onState }) {
     this.#url = url;
@@ -60,6 +68,7 @@ export class AdminStream {
 
   start() {
     this.#stopped = false;
+    this.#reason = '';
     this.#connect();
   }
 
@@ -82,6 +91,8 @@ export class AdminStream {
     this.#clearTimers();
     this.#detach(true);
     this.#attempt = 0;
+    // A fresh start: the drop that led here is no longer the state.
+    this.#reason = '';
     this.#connect();
   }
 
@@ -99,7 +110,8 @@ export class AdminStream {
   #connect() {
     const state = this.#attempt === 0 ? 'connecting' : 'reconnecting';
     const attempt = this.#attempt;
-    this.#onState(state, { attempt });
+    const reason = state === 'reconnecting' ? this.#reason : undefined;
+    this.#onState(state, { attempt, reason });
     let ws;
     try {
       ws = new WebSocket(this.#url);
@@ -109,7 +121,7 @@ export class AdminStream {
     }
     this.#ws = ws;
     this.#later(SNAPSHOT_SLOW_MS, () => {
-      if (!this.#live && this.#ws === ws) this.#onState(state, { attempt, slow: true });
+      if (!this.#live && this.#ws === ws) this.#onState(state, { attempt, reason, slow: true });
     });
     ws.onopen = () => {
       ws.send(JSON.stringify({ type: 'auth', token: this.#token }));
@@ -143,6 +155,7 @@ export class AdminStream {
     if (message.type === 'snapshot') {
       this.#live = true;
       this.#attempt = 0;
+      this.#reason = '';
       this.#onState('live', {});
       this.#startPings();
     }
@@ -182,6 +195,7 @@ export class AdminStream {
     this.#detach(true);
     this.#flush();
     if (this.#stopped) return;
+    this.#reason = reason;
     this.#attempt += 1;
     if (this.#attempt > MAX_ATTEMPTS) {
       this.#onState('failed', { auth: false, reason: `Gave up after ${MAX_ATTEMPTS} attempts: ${reason}` });

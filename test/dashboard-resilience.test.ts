@@ -144,6 +144,10 @@ async function pageWithHeldStream(browser: import('playwright-core').Browser, ur
       holding = false;
       for (const message of held.splice(0)) routes[routes.length - 1]!.send(message);
     },
+    /** Hold the server's messages back again, from now on. */
+    hold() {
+      holding = true;
+    },
     close: () => context.close(),
   };
 }
@@ -209,6 +213,44 @@ Dashboard('a snapshot long awaited offers Retry now, which starts a fresh connec
   } finally {
     client.ws.terminate();
     await slow.close();
+    await t.close();
+  }
+});
+
+Dashboard('the state tooltip gives the reason of the current drop, and none once connecting afresh or live', async () => {
+  const t = await startTracker();
+  const stream = await pageWithHeldStream(chromium.browser, t.httpUrl(`/admin#token=${TOKEN}`));
+  const { page, routes } = stream;
+  const title = () => page.getAttribute('#state', 'title');
+  try {
+    await waitFor(() => stream.held.length === 1, 5000, 'the snapshot sent');
+    stream.release();
+    await page.waitForSelector('#state[data-state="live"]', { timeout: 5000 });
+    stream.hold();
+
+    routes[0]!.close({ code: 4001, reason: 'first drop' });
+    await page.waitForSelector('#state[data-state="reconnecting"]', { timeout: 5000 });
+    assert.is(await title(), 'closed: first drop (4001)');
+    // Retry now: a fresh connection, not that drop any more.
+    await page.click('#retry');
+    await waitFor(() => routes.length === 2, 5000, 'a fresh socket');
+    assert.is(await page.getAttribute('#state', 'data-state'), 'connecting');
+    assert.is(await title(), null, 'no reason left from the first drop');
+
+    routes[1]!.close({ code: 4002, reason: 'second drop' });
+    await page.waitForSelector('#state[data-state="reconnecting"]', { timeout: 5000 });
+    assert.is(await title(), 'closed: second drop (4002)');
+    // The backoff ends: the attempt under way is still for that drop.
+    await page.clock.runFor(2000);
+    await waitFor(() => routes.length === 3, 5000, 'the reconnect');
+    assert.match(await textOf(page, '#state-text'), 'Reconnecting…');
+    assert.is(await title(), 'closed: second drop (4002)');
+    await waitFor(() => stream.held.length > 0, 5000, 'the new snapshot sent');
+    stream.release();
+    await page.waitForSelector('#state[data-state="live"]', { timeout: 5000 });
+    assert.is(await title(), null, 'no reason once live');
+  } finally {
+    await stream.close();
     await t.close();
   }
 });
