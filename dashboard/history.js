@@ -43,6 +43,11 @@ function el(tag, props = {}, children = []) {
   return node;
 }
 
+/** Text set only when it changes: a live region announces every change, even to the same words. */
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
 function stat(id, label) {
   const dd = el('dd', { id, text: '—' });
   return { node: el('div', { class: 'stat' }, [el('dt', { text: label }), dd]), dd };
@@ -52,8 +57,12 @@ function buildSection() {
   const ended = stat('history-ended', 'Ended, last hour');
   const started = stat('history-started', 'Started, last hour');
   const median = stat('history-median', 'Median session');
-  // In the summary, so that it shows with the section closed too.
-  const statsError = el('p', { id: 'history-stats-error', class: 'error history-stats-error', role: 'alert' });
+  // In the summary, so that it shows with the section closed too. Only the
+  // reason is in the alert: a screen reader announces every change of an
+  // alert's text, and the seconds left of a lockout change on every refresh.
+  const statsAlert = el('span', { id: 'history-stats-alert', role: 'alert' });
+  const statsRetry = el('span', { id: 'history-stats-retry' });
+  const statsError = el('p', { id: 'history-stats-error', class: 'error history-stats-error' }, [statsAlert, statsRetry]);
   statsError.hidden = true;
   const filter = el('input', { id: 'history-user', type: 'search', placeholder: 'exact user label', spellcheck: 'false', autocomplete: 'off' });
   const refresh = el('button', { class: 'btn', type: 'submit', text: 'Refresh' });
@@ -78,7 +87,7 @@ function buildSection() {
     el('div', { class: 'history-scroller' }, [table]),
     more,
   ]);
-  return { section, ended: ended.dd, started: started.dd, median: median.dd, statsError, filter, form, status, rows, more };
+  return { section, ended: ended.dd, started: started.dd, median: median.dd, statsError, statsAlert, statsRetry, filter, form, status, rows, more };
 }
 
 /** Column headings and the class that sizes each (history.css). */
@@ -114,15 +123,24 @@ function sessionRow(s, now) {
 }
 
 /**
- * Why a request failed, in the server's words (its `{"error"}`: "too many
- * failed authentications; try later", "database unavailable"), with the
- * status and, for a lockout, when to try again.
+ * A refused request. Its message says why, in the server's words (its
+ * `{"error"}`: "too many failed authentications; try later", "database
+ * unavailable"), with the status and, for a lockout, when to try again;
+ * `reason` is the same without the seconds left, which change from one
+ * request to the next while the reason stays.
  */
+class Refusal extends Error {
+  constructor(what, status, retryAfter) {
+    super(`${what} (${status}${retryAfter ? `, try again in ${retryAfter} s` : ''})`);
+    this.reason = `${what} (${status})`;
+    this.retryAfter = retryAfter;
+  }
+}
+
 async function refusal(res, path) {
   const body = await res.json().catch(() => null);
   const what = typeof body?.error === 'string' ? body.error : `${path.split('?')[0]} answered`;
-  const retry = res.headers.get('retry-after');
-  return `${what} (${res.status}${retry ? `, try again in ${retry} s` : ''})`;
+  return new Refusal(what, res.status, res.headers.get('retry-after'));
 }
 
 class HistoryView {
@@ -182,7 +200,7 @@ class HistoryView {
     if (!token) return null;
     const res = await fetch(path, { headers: { authorization: `Bearer ${token}` }, cache: 'no-store', signal });
     if (res.status === 401) throw new Error('the server rejected this admin token');
-    if (!res.ok) throw new Error(await refusal(res, path));
+    if (!res.ok) throw await refusal(res, path);
     return res.json();
   }
 
@@ -193,13 +211,32 @@ class HistoryView {
       this.#ui.ended.textContent = formatCount(stats.ended);
       this.#ui.started.textContent = formatCount(stats.started);
       this.#ui.median.textContent = formatDuration(stats.medianDurationMs);
-      this.#ui.statsError.hidden = true;
+      this.#showStatsError(null);
     } catch (error) {
       // The last figures would pass for current ones: say they are not.
       for (const dd of [this.#ui.ended, this.#ui.started, this.#ui.median]) dd.textContent = '—';
-      this.#ui.statsError.textContent = `Stats unavailable: ${error.message}.`;
-      this.#ui.statsError.hidden = false;
+      this.#showStatsError(error);
     }
+  }
+
+  /**
+   * The stats error line, or none (null). A failure is announced once: the
+   * alert's text is set only when the reason changes, not again on each
+   * 15 s refresh that fails the same way (setting even the same text would
+   * be announced again). The seconds left of a lockout, outside the alert,
+   * stay current. Recovery empties the alert, so a later failure is
+   * announced even when its reason is the same.
+   */
+  #showStatsError(error) {
+    const { statsError, statsAlert, statsRetry } = this.#ui;
+    if (error === null) {
+      statsError.hidden = true;
+      statsAlert.textContent = statsRetry.textContent = '';
+      return;
+    }
+    setText(statsAlert, `Stats unavailable: ${error.reason ?? error.message}.`);
+    setText(statsRetry, error.retryAfter ? ` Try again in ${error.retryAfter} s.` : '');
+    statsError.hidden = false;
   }
 
   /**

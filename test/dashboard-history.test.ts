@@ -240,6 +240,84 @@ test('stats that cannot be refreshed say so, with the section closed too, and co
   }
 });
 
+test('a stats failure is announced once, again only for a new reason or after a recovery; the seconds left stay current', async () => {
+  const t = await startTracker();
+  await insertSessions(t.tracker.db, [endedSession(0, 'alice')]);
+  const context = await chromium.browser.newContext({ locale: 'en-US', timezoneId: 'UTC' });
+  const page = await context.newPage();
+  let other: SQLite.Database | undefined;
+  /** What the alert said each time its text changed while shown: what a screen reader announces. */
+  const announced = () => page.evaluate(() => (globalThis as any).announced as string[]);
+  const line = () => textOf(page, '#history-stats-error');
+  /** The next 15 s refresh, once the page has shown its answer (the figures are set on each). */
+  const refresh = async () => {
+    const before = await page.evaluate(() => (globalThis as any).renders as number);
+    await page.clock.runFor(15_000);
+    await waitFor(async () => (await page.evaluate(() => (globalThis as any).renders as number)) > before, 5000, 'a refresh shown');
+  };
+  const setToken = (token: string) => page.evaluate((tk) => (globalThis as any).sessionStorage.setItem('roster.adminToken', tk), token);
+  try {
+    await page.clock.install();
+    await page.goto(t.httpUrl(`/admin#token=${TOKEN}`));
+    await waitFor(async () => (await textOf(page, '#history-ended')) === '1', 5000, 'the stats');
+    await page.evaluate(() => {
+      const g = globalThis as any;
+      const errorLine = g.document.getElementById('history-stats-error');
+      g.announced = [];
+      g.renders = 0;
+      new g.MutationObserver((records: any[]) => {
+        for (const r of records) {
+          const node = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+          if (node.closest('#history-ended')) g.renders++;
+          const alert = node.closest('[role="alert"]');
+          if (alert && !errorLine.hidden && alert.textContent) g.announced.push(alert.textContent);
+        }
+      }).observe(errorLine.parentElement, { subtree: true, childList: true, characterData: true });
+    });
+
+    other = new SQLite(t.databasePath);
+    other.exec('ALTER TABLE connection_history RENAME TO connection_history_away');
+    await refresh();
+    assert.match(await line(), 'Stats unavailable');
+    assert.is((await announced()).length, 1, 'the failure announced');
+    await refresh();
+    await refresh();
+    assert.match(await line(), 'Stats unavailable');
+    assert.is((await announced()).length, 1, 'not again while it fails the same way');
+
+    await setToken('not-the-admin-token-at-all');
+    await refresh();
+    assert.match(await line(), 'rejected');
+    assert.is((await announced()).length, 2, 'a new reason is announced');
+    assert.match((await announced())[1]!, 'rejected');
+
+    await setToken(TOKEN);
+    other.exec('ALTER TABLE connection_history_away RENAME TO connection_history');
+    await refresh();
+    assert.ok(await page.isHidden('#history-stats-error'), 'recovered');
+    other.exec('ALTER TABLE connection_history RENAME TO connection_history_away');
+    await refresh();
+    assert.is((await announced()).length, 3, 'a failure after a recovery is announced');
+
+    // A lockout: its seconds left change on each refresh, its reason does not.
+    for (let i = 0; i < 5; i++) await fetch(t.httpUrl('/history'), { headers: { authorization: 'Bearer not-the-admin-token-at-all' } });
+    await refresh();
+    const seconds = async () => Number(/try again in (\d+) s/i.exec(await line())?.[1]);
+    assert.match(await line(), 'too many failed authentications');
+    const first = await seconds();
+    assert.ok(first > 0, await line());
+    assert.is((await announced()).length, 4, 'the lockout announced');
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await refresh();
+    assert.ok((await seconds()) < first, 'the seconds left are current');
+    assert.is((await announced()).length, 4, 'and not announced again');
+  } finally {
+    other?.close();
+    await context.close();
+    await t.close();
+  }
+});
+
 test('"Load older sessions" clicked while the list is being refreshed pages on once the refresh lands', async () => {
   const t = await startTracker();
   const dash = await openDashboard(chromium.browser, t.httpUrl(`/admin#token=${TOKEN}`));
