@@ -101,6 +101,14 @@ function signOut(message) {
   ui.signOut.hidden = true;
   ui.retry.hidden = true;
   ui.signIn.hidden = false;
+  // No stream now: the badge would keep saying "Live" after Sign out, or
+  // "Connecting…" (the page's first words) on a page opened without a
+  // token. A rejected token (the message) keeps "Failed: token rejected".
+  if (!message) {
+    ui.state.dataset.state = 'signed-out';
+    ui.stateText.textContent = 'Signed out';
+    ui.state.removeAttribute('title');
+  }
   ui.signInError.hidden = !message;
   ui.signInError.textContent = message ?? '';
   ui.token.value = '';

@@ -129,6 +129,28 @@ Dashboard('a fragment without a token leaves the stream alone; one with #token= 
   }
 });
 
+Dashboard('signed out, the state badge says so: not "Live" after Sign out, nor "Connecting…" without a token', async () => {
+  const t = await startTracker();
+  const dash = await openDashboard(chromium.browser, t.httpUrl(`/admin#token=${TOKEN}`));
+  const { page } = dash;
+  try {
+    await page.waitForSelector('#state[data-state="live"]');
+    await page.click('#sign-out');
+    await waitFor(() => t.tracker.admins === 0, 5000, 'the stream closed');
+    assert.is(await page.getAttribute('#state', 'data-state'), 'signed-out');
+    assert.is(await textOf(page, '#state-text'), 'Signed out');
+    // The token is gone: opened again, the page has nothing to connect with.
+    await page.reload();
+    await page.waitForSelector('#sign-in:not([hidden])');
+    assert.is(await textOf(page, '#state-text'), 'Signed out');
+    assert.is(await page.getAttribute('#state', 'data-state'), 'signed-out');
+    assert.equal(dash.errors, []);
+  } finally {
+    await dash.close();
+    await t.close();
+  }
+});
+
 Dashboard('the filter narrows the rows, and the columns sort by mouse and keyboard', async () => {
   const t = await startTracker();
   const clients: TestClient[] = [];
