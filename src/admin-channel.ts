@@ -154,8 +154,11 @@ export class AdminChannel {
    * call; the kernel and the admin take the first pieces while the rest are
    * being made. The snapshot counts against the budget all admins share,
    * and spares its admin the heartbeat until written (see heartbeat()).
+   * `notice`, when given, is sent as its own message just before the
+   * first fragment, in the same step, so nothing can come between them;
+   * it is not sent when the snapshot is refused.
    */
-  sendSnapshot(admin: AdminSession, produce: MessageProducer): void {
+  sendSnapshot(admin: AdminSession, produce: MessageProducer, notice?: string): void {
     if (!this.#readable(admin)) return;
     const queued = this.#snapshotBytesQueued();
     if (queued >= this.#options.snapshotBudgetBytes) {
@@ -167,6 +170,7 @@ export class AdminChannel {
     if (admin.snapshotsSending++ === 0) admin.snapshotSendingSince = Date.now();
     const written = () => this.#snapshotWritten(admin);
     try {
+      if (notice !== undefined) socket.send(notice);
       produce((piece, last) => socket.send(piece, { fin: last }, last ? written : undefined));
       // A snapshot can be larger than the cap (it grows with the live set,
       // the cap does not): an admin still reading it is not slow.

@@ -237,6 +237,19 @@ export const WriteBatching = {
 } as const;
 
 /**
+ * Admin stream messages that are not snapshots, events or replies.
+ * `RESYNC` (`{"type":"resync"}`) goes out immediately before a snapshot
+ * sent on a socket that already had one (with several nodes, after the
+ * node's event listener reconnected and the view was reloaded): it tells
+ * the client that a message as large as its first snapshot is coming on a
+ * live socket, so that it does not take the pongs held up behind it for a
+ * dead link, and that the snapshot then replaces its list.
+ */
+export const AdminNotice = {
+  RESYNC: '{"type":"resync"}',
+} as const;
+
+/**
  * Rows per fragment of an admin's snapshot message (~75 KB at 250): the
  * first fragments travel while the rest are still being serialized.
  */

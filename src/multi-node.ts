@@ -22,7 +22,8 @@
  *
  * While the view loads (at start, and after the listener reconnects)
  * new admins wait. After a listener outage, changes were missed: every
- * admin then gets a fresh snapshot from the reloaded view.
+ * admin then gets a fresh snapshot from the reloaded view, announced by a
+ * `resync` notice just before it (AdminNotice.RESYNC).
  */
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
@@ -30,7 +31,7 @@ import type pg from 'pg';
 import type { AdminChannel, AdminSession, MessageProducer } from './admin-channel.js';
 import { ClusterView } from './cluster-view.js';
 import type { Page } from './committed-view.js';
-import { CloseCode, CloseReason, MultiNode, RetryBackoff, SNAPSHOT_FRAGMENT_ROWS } from './constants.js';
+import { AdminNotice, CloseCode, CloseReason, MultiNode, RetryBackoff, SNAPSHOT_FRAGMENT_ROWS } from './constants.js';
 import type { Database } from './database.js';
 import type { Logger } from './logger.js';
 import { NodeIdLock } from './node-lock.js';
@@ -272,7 +273,8 @@ export class MultiNodeHub {
 
   /**
    * Load the view for the current LISTEN. After a reconnect the joined
-   * admins missed changes: they get a fresh snapshot too. A failed load
+   * admins missed changes: they get a fresh snapshot too, each preceded
+   * by a `resync` notice. A failed load
    * closes the admins it would have served and is retried with backoff.
    */
   #loadView(resnapshotAudience: boolean): void {
@@ -289,7 +291,12 @@ export class MultiNodeHub {
           const pieces: string[] = [];
           this.#writeSnapshot((piece) => pieces.push(piece));
           const resend: MessageProducer = (fragment) => pieces.forEach((piece, i) => fragment(piece, i === pieces.length - 1));
-          for (const admin of admins.sockets()) if (admin.authenticated && !this.#waiting.has(admin)) admins.sendSnapshot(admin, resend);
+          // Each is told first: a large snapshot on a live socket holds up
+          // the pongs behind it, and a client not expecting it would take
+          // the silence for a dead link and reconnect, asking for another.
+          for (const admin of admins.sockets()) {
+            if (admin.authenticated && !this.#waiting.has(admin)) admins.sendSnapshot(admin, resend, AdminNotice.RESYNC);
+          }
           logger.info({ admins: admins.audienceSize, users: users.length }, 'event listener back; admins resynchronised');
         }
         const waiting = [...this.#waiting];

@@ -4,6 +4,7 @@
  * NODE_ID, the change listener lost, a live node declared dead, failed
  * writes reconciled, and a graceful stop.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -102,6 +103,60 @@ multi('listener loss: reconnects and sends admins a fresh snapshot covering what
     assert.equal([...view.users.keys()].sort(), [during.sessionId, after.sessionId].sort());
     assert.equal(view.anomalies, []);
   } finally {
+    for (const c of clients) await c.close();
+    await a.close();
+    await b.close();
+  }
+});
+
+multi('listener loss: an admin already subscribed gets a resync notice, then at once the fresh snapshot; admins of other nodes get neither', async () => {
+  const url = await postgres.freshDatabase();
+  const a = await startNode(url, 'notice-a');
+  const b = await startNode(url, 'notice-b');
+  const clients: TestClient[] = [];
+  let churning = true;
+  let churn: Promise<void> = Promise.resolve();
+  try {
+    clients.push(await connectClient(b.wsUrl('/ws?user=before')));
+    const admin = await connectAdmin(a.wsUrl('/admin/stream'), TOKEN);
+    const other = await connectAdmin(b.wsUrl('/admin/stream'), TOKEN);
+    clients.push(admin, other);
+    const view = follow(admin);
+    // Connects keep arriving on B throughout, so that events are on their
+    // way to A's admin while its fresh snapshot goes out.
+    churn = (async () => {
+      for (let n = 0; churning && n < 200; n++) {
+        clients.push(await connectClient(b.wsUrl('/ws?user=churn')));
+        await sleep(20);
+      }
+    })();
+    await sleep(100);
+    const dbName = new URL(url).pathname.slice(1);
+    const killed = await postgres.server.query(
+      `select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = 'roster-listener:notice-a' and datname = $1`,
+      [dbName],
+    );
+    assert.is(killed.rowCount, 1, 'found node A\'s listener connection');
+    const fresh = await admin.next((m) => m.type === 'snapshot', 10_000);
+    await sleep(200); // events after the snapshot, too
+    churning = false;
+    await churn;
+
+    const at = admin.inbox.indexOf(fresh);
+    assert.equal(admin.inbox[at - 1], { type: 'resync' }, 'the notice comes immediately before the snapshot, nothing between');
+    assert.equal(admin.inbox.filter((m) => m.type === 'resync').length, 1, 'one notice');
+    assert.is(admin.inbox[0].type, 'snapshot', 'no notice before the first snapshot');
+    // The admin's list is whole again: every churned connect is in it, once.
+    const last = clients[clients.length - 1] as TestClient & { sessionId: string };
+    await waitFor(() => view.users.has(last.sessionId), 5000, 'the last connect in A\'s admin view');
+    assert.is(view.users.size, clients.length - 2, 'every client, once');
+    assert.equal(view.anomalies, []);
+    // B's listener never dropped: its admin sees only events after its one snapshot.
+    await other.next((m) => m.type === 'connected' && m.user.sessionId === last.sessionId, 5000);
+    assert.equal(other.inbox.filter((m) => m.type === 'resync' || m.type === 'snapshot').map((m) => m.type), ['snapshot']);
+  } finally {
+    churning = false;
+    await churn.catch(() => {});
     for (const c of clients) await c.close();
     await a.close();
     await b.close();
