@@ -131,7 +131,9 @@ function showState(state, detail) {
     ui.stateText.textContent = detail.slow ? 'Still waiting for the live list (a large one takes time over a slow link)…' : 'Connecting…';
   }
   if (state === 'live') {
-    ui.stateText.textContent = 'Live';
+    // After the server lost its event feed: the list shown stays until the fresh one replaces it.
+    ui.stateText.textContent = detail.resync ? 'Live, refreshing the list…' : 'Live';
+    if (detail.resync) ui.state.title = 'The server is sending a fresh copy of the list; a large one takes time over a slow link.';
   }
   if (state === 'reconnecting') {
     const wait = detail.delayMs ? ` in ${Math.ceil(detail.delayMs / 1000)} s` : '…';

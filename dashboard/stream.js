@@ -1,5 +1,6 @@
 // The admin stream connection: first-message auth, reconnect with backoff
-// (each reconnect takes a fresh snapshot), keepalive pings, and delivery of
+// (each reconnect takes a fresh snapshot), keepalive pings, a snapshot the
+// server announces with `resync` on a live socket, and delivery of
 // incoming messages in batches, once per animation frame.
 
 const AUTH_FAILED = 'authentication failed';
@@ -50,12 +51,16 @@ export class AdminStream {
    * always be the current one). Cleared when live, and by a fresh start.
    */
   #reason = '';
+  /** While a snapshot announced by `resync` is awaited: a token for that wait, else null. */
+  #resync = null;
 
   /**
    * onBatch(messages): the parsed messages received since the last frame.
    * onState(state, detail): 'connecting' | 'live' | 'reconnecting' | 'failed';
    * 'connecting' and 'reconnecting' come again with `detail.slow` when the
-   * snapshot is still awaited SNAPSHOT_SLOW_MS after connecting.
+   * snapshot is still awaited SNAPSHOT_SLOW_MS after connecting; 'live'
+   * comes with `detail.resync` while a fresh snapshot the server announced
+   * is on its way, and again without it once it is here.
    * `detail.reason` is why the stream is down, on every 'reconnecting' and
    * 'failed' report; 'connecting' and 'live' have none.
    */
@@ -152,8 +157,14 @@ export class AdminStream {
     }
     clearTimeout(this.#pongTimer);
     if (message.type === 'pong') return;
+    if (message.type === 'resync') {
+      // Before the first snapshot there is nothing to keep, and its own wait applies.
+      if (this.#live) this.#awaitResync();
+      return;
+    }
     if (message.type === 'snapshot') {
       this.#live = true;
+      this.#resync = null;
       this.#attempt = 0;
       this.#reason = '';
       this.#onState('live', {});
@@ -176,6 +187,25 @@ export class AdminStream {
     const batch = this.#queue;
     this.#queue = [];
     this.#onBatch(batch);
+  }
+
+  /**
+   * The server has sent `resync`: a fresh snapshot follows, as large as a
+   * first one, and a browser sees no message (no pong either) until all
+   * of it has arrived, which over a slow link takes minutes. Silence now
+   * is that snapshot arriving, not a dead link: pings stop until it is
+   * here, and it is waited for as long as a first one. The board keeps
+   * what it shows; the snapshot replaces it.
+   */
+  #awaitResync() {
+    const ws = this.#ws;
+    const wait = {};
+    this.#resync = wait;
+    clearInterval(this.#pingTimer);
+    this.#onState('live', { resync: true });
+    this.#later(SNAPSHOT_TIMEOUT_MS, () => {
+      if (this.#resync === wait && this.#ws === ws) this.#dropped('no snapshot from the server');
+    });
   }
 
   #startPings() {
@@ -212,6 +242,7 @@ export class AdminStream {
     const ws = this.#ws;
     this.#ws = null;
     this.#live = false;
+    this.#resync = null;
     clearInterval(this.#pingTimer);
     clearTimeout(this.#pongTimer);
     if (ws === null) return;

@@ -8,7 +8,7 @@ import { rmSync } from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runDashboardBench, TEST_RESULTS_FILE } from '../bench/dashboard.js';
-import { browserForSuite, counter, openDashboard, textOf, visibleSessions } from './helpers/browser.js';
+import { browserForSuite, counter, openDashboard, pageWithHeldStream, textOf, visibleSessions } from './helpers/browser.js';
 import { startTracker, tempDir, TOKEN } from './helpers/tracker.js';
 import { connectClient, waitFor } from './helpers/ws-client.js';
 
@@ -117,40 +117,6 @@ Dashboard('after a server restart the page reconnects and shows the new state', 
     rmSync(dir, { recursive: true, force: true });
   }
 });
-
-/**
- * A page whose admin stream goes through Playwright's WebSocket route to
- * the real server, with the server's messages held back until `release()`:
- * a snapshot still on its way over a slow link. The page's clock is
- * Playwright's, so minutes pass in `page.clock.runFor`.
- */
-async function pageWithHeldStream(browser: import('playwright-core').Browser, url: string) {
-  const context = await browser.newContext({ locale: 'en-US', timezoneId: 'UTC' });
-  const page = await context.newPage();
-  await page.clock.install();
-  const held: (string | Buffer)[] = [];
-  const routes: import('playwright-core').WebSocketRoute[] = [];
-  let holding = true;
-  await page.routeWebSocket(/\/admin\/stream$/, (route) => {
-    routes.push(route);
-    route.connectToServer().onMessage((message) => (holding ? held.push(message) : route.send(message)));
-  });
-  await page.goto(url);
-  return {
-    page,
-    held,
-    routes,
-    release() {
-      holding = false;
-      for (const message of held.splice(0)) routes[routes.length - 1]!.send(message);
-    },
-    /** Hold the server's messages back again, from now on. */
-    hold() {
-      holding = true;
-    },
-    close: () => context.close(),
-  };
-}
 
 Dashboard('a snapshot slow to arrive is waited for, as long as the server gives it, not asked for again', async () => {
   const t = await startTracker();

@@ -1,5 +1,5 @@
 /** Headless Chromium from the system packages, driven by playwright-core. */
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Page, type WebSocketRoute } from 'playwright-core';
 import type { Test } from 'uvu';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -68,4 +68,46 @@ export function visibleSessions(page: Page): Promise<string[]> {
 /** The text of the first element matching `selector`, or '' when it has none. */
 export async function textOf(page: Page, selector: string): Promise<string> {
   return (await page.textContent(selector)) ?? '';
+}
+
+/**
+ * A page whose admin stream goes through Playwright's WebSocket route to
+ * the real server, with the server's messages held back, from the first
+ * one `holdFrom` picks (by default the first of all) until `release()`:
+ * a message still on its way over a slow link, and everything queued
+ * behind it. The page's clock is Playwright's, so minutes pass in
+ * `page.clock.runFor`.
+ */
+export async function pageWithHeldStream(browser: Browser, url: string, holdFrom: (message: string | Buffer) => boolean = () => true) {
+  const context = await browser.newContext({ locale: 'en-US', timezoneId: 'UTC' });
+  const page = await context.newPage();
+  await page.clock.install();
+  const held: (string | Buffer)[] = [];
+  const routes: WebSocketRoute[] = [];
+  let holding = false;
+  let released = false;
+  await page.routeWebSocket(/\/admin\/stream$/, (route) => {
+    routes.push(route);
+    route.connectToServer().onMessage((message) => {
+      if (!holding && !released && holdFrom(message)) holding = true;
+      if (holding) held.push(message);
+      else route.send(message);
+    });
+  });
+  await page.goto(url);
+  return {
+    page,
+    held,
+    routes,
+    release() {
+      holding = false;
+      released = true;
+      for (const message of held.splice(0)) routes[routes.length - 1]!.send(message);
+    },
+    /** Hold the server's messages back again, from now on. */
+    hold() {
+      holding = true;
+    },
+    close: () => context.close(),
+  };
 }
