@@ -10,7 +10,7 @@ import type { Logger } from './logger.js';
 /**
  * Remember which file is at `path` now. The returned check says what
  * happened to it since (logged as an error the first time it is seen), or
- * undefined while it is still there. /health calls it.
+ * undefined while it is still there. /health and every heartbeat round call it.
  */
 export function watchDatabaseFile(path: string, logger: Logger): () => string | undefined {
   const opened = statSync(path);

@@ -3,6 +3,8 @@
  * that has not answered the previous round's ping is terminated and
  * forgotten, so a dead peer (and the MAX_ADMINS slot a dead admin holds) is
  * gone within two intervals. The work is O(N) per interval, never per event.
+ * Each round also checks the SQLite file is still at its path, so that a
+ * file deleted under the server is logged even when nothing polls /health.
  */
 import { closeClientConnection } from './client-connection.js';
 import { CloseReason, RecordedCloseCode } from './constants.js';
@@ -30,4 +32,6 @@ function beat(ctx: TrackerContext): void {
     conn.socket.ping();
   }
   ctx.admins.heartbeat();
+  // A stat() per interval; the check logs the first problem it sees.
+  ctx.databaseFileProblem?.();
 }

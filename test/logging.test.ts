@@ -141,6 +141,23 @@ test('a read on the worker is timed and logged for the query alone, not its wait
   assert.equal(logs.lines().filter((l) => l.msg === 'slow query'), []);
 });
 
+test('a removed database file is logged without anyone polling /health', async () => {
+  const logs = capture('info');
+  const t = await startTracker({ logger: logs.logger, heartbeatMs: 100 });
+  try {
+    rmSync(t.databasePath);
+    const removed = () => logs.lines().filter((l) => l.msg.startsWith('database file removed: '));
+    await waitFor(() => removed().length > 0, 5000, 'the error line');
+    assert.is(removed()[0].level, 50);
+    assert.is(removed()[0].path, t.databasePath);
+    // Checked every round, logged once.
+    await new Promise((r) => setTimeout(r, 350));
+    assert.is(removed().length, 1);
+  } finally {
+    await t.close();
+  }
+});
+
 /** One raw HTTP/1.1 request (fetch would drop a fragment and resolve dot segments); the status code. */
 function rawRequest(port: number, target: string, headers: string): Promise<number> {
   return new Promise((resolve, reject) => {
