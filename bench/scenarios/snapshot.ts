@@ -1,4 +1,9 @@
-/** Scenario 6: a new admin's snapshot, and GET /active-users, with `hold` clients connected. */
+/**
+ * Scenario 6: a new admin's snapshot, and GET /active-users, with `hold`
+ * clients connected. The first snapshot of a round is also shown on its
+ * own: the server is fresh then, its code not yet optimised, and no row's
+ * text has been made yet (committed-view.ts keeps them for the next one).
+ */
 import { connectAll, type Scenario } from '../lib/scenario.js';
 import { median } from '../lib/stats.js';
 
@@ -17,6 +22,7 @@ export const snapshot: Scenario = {
     const target = { label: '≤ 50 ms', max: 50 };
     return [
       { name: 'admin snapshot', unit: 'ms', value: median(admin.ms), better: 'lower', target },
+      { name: 'admin snapshot, first of the round', unit: 'ms', value: admin.ms[0]!, better: 'lower' },
       { name: 'GET /active-users', unit: 'ms', value: median(http.ms), better: 'lower' },
     ];
   },
