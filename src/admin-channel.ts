@@ -4,7 +4,10 @@
  */
 import type { RawData, WebSocket } from 'ws';
 import { tokensEqual, type AuthThrottle } from './auth.js';
-import { CloseCode, CloseReason } from './constants.js';
+import { BufferPool } from './buffer-pool.js';
+import { CloseCode, CloseReason, SnapshotBuffers } from './constants.js';
+import { FragmentWriter } from './fragment-writer.js';
+import type { JsonProducer } from './json-sink.js';
 import type { Logger } from './logger.js';
 import { closeSlowConsumer } from './slow-consumer.js';
 
@@ -51,9 +54,6 @@ export interface AdminSession {
   snapshotSendingSince: number;
 }
 
-/** Writes one message in pieces: see AdminChannel.sendSnapshot. */
-export type MessageProducer = (fragment: (piece: string, last: boolean) => void) => void;
-
 export class AdminChannel {
   readonly #options: AdminChannelOptions;
   /** Every admin socket, authenticated or not. */
@@ -64,6 +64,8 @@ export class AdminChannel {
   readonly #audience = new Set<AdminSession>();
   /** Sockets still waiting to authenticate, per address. */
   readonly #pending = new Map<string, number>();
+  /** The bytes snapshots are written into, reused from one snapshot to the next. */
+  readonly #snapshotBuffers = new BufferPool(SnapshotBuffers.bytes, SnapshotBuffers.maxKept, SnapshotBuffers.idleMs);
 
   constructor(options: AdminChannelOptions) {
     this.#options = options;
@@ -149,16 +151,16 @@ export class AdminChannel {
 
   /**
    * Send a snapshot as one message in consecutive fragments: `produce`
-   * hands `fragment` each piece, `last` set on the final one, before it
-   * returns. Nothing can come between them, since it all happens in this
-   * call; the kernel and the admin take the first pieces while the rest are
-   * being made. The snapshot counts against the budget all admins share,
+   * writes the whole JSON text before it returns, and each buffer it fills
+   * goes out as a fragment (fragment-writer.ts). Nothing can come between
+   * them, since it all happens in this call; the kernel and the admin take
+   * the first pieces while the rest are being made. The snapshot counts against the budget all admins share,
    * and spares its admin the heartbeat until written (see heartbeat()).
    * `notice`, when given, is sent as its own message just before the
    * first fragment, in the same step, so nothing can come between them;
    * it is not sent when the snapshot is refused.
    */
-  sendSnapshot(admin: AdminSession, produce: MessageProducer, notice?: string): void {
+  sendSnapshot(admin: AdminSession, produce: JsonProducer, notice?: string): void {
     if (!this.#readable(admin)) return;
     const queued = this.#snapshotBytesQueued();
     if (queued >= this.#options.snapshotBudgetBytes) {
@@ -171,7 +173,7 @@ export class AdminChannel {
     const written = () => this.#snapshotWritten(admin);
     try {
       if (notice !== undefined) socket.send(notice);
-      produce((piece, last) => socket.send(piece, { fin: last }, last ? written : undefined));
+      produce(new FragmentWriter(socket, this.#snapshotBuffers, written));
       // A snapshot can be larger than the cap (it grows with the live set,
       // the cap does not): an admin still reading it is not slow.
       admin.snapshotQueued = socket.bufferedAmount;
@@ -251,6 +253,7 @@ export class AdminChannel {
 
   terminateAll(): void {
     for (const admin of this.#sockets) admin.socket.terminate();
+    this.#snapshotBuffers.clear();
   }
 
   sockets(): IterableIterator<AdminSession> {

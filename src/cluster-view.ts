@@ -23,6 +23,7 @@
  */
 import { CommittedView, type JsonOptions } from './committed-view.js';
 import type { CommittedChange } from './batch-write.js';
+import { jsonText, type JsonSink } from './json-sink.js';
 import type { User } from './types.js';
 
 /** Whether a transaction had committed when a snapshot was taken (PgSnapshot). */
@@ -108,14 +109,17 @@ export class ClusterView {
 
   /** The rows as one JSON text (see CommittedView.json); an empty list while not ready. */
   json(options: JsonOptions): string {
-    let text = '';
-    this.writeJson((piece) => (text = piece), options, Infinity);
-    return text;
+    return jsonText((sink) => this.writeJson(sink, options));
   }
 
-  /** The rows as JSON in pieces, newest connection first (see CommittedView.writeJson); empty while not ready. */
-  writeJson(write: (piece: string, last: boolean) => void, options: JsonOptions, rowsPerPiece: number): void {
-    if (this.ready) this.#rows!.writeJson(write, options, rowsPerPiece);
-    else write(`${options.before ?? ''}[]${options.after ?? ''}`, true);
+  /** The rows as JSON into `sink`, newest connection first (see CommittedView.writeJson); empty while not ready. */
+  writeJson(sink: JsonSink, options: JsonOptions): void {
+    if (this.ready) {
+      this.#rows!.writeJson(sink, options);
+      return;
+    }
+    const { before = '', after = '' } = options;
+    sink.write(before + '[]' + (typeof after === 'string' ? after : after(null)));
+    sink.end();
   }
 }

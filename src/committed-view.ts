@@ -14,13 +14,22 @@
 import { compareNewestFirst, type ActiveUsersCursor } from './active-users-cursor.js';
 import type { CommittedChange } from './batch-write.js';
 import type { User } from './types.js';
-import { metadataJson, userJson } from './user-json.js';
+import { jsonText, type JsonSink } from './json-sink.js';
+import { metadataJson, openUserJson } from './user-json.js';
 
 interface CommittedRow {
   readonly user: User;
   lastActiveAt: string;
   /** The message count its latest activity reported (for a session another node holds). */
   messages: number | undefined;
+  /**
+   * Its JSON up to the message count (openUserJson), made by the first
+   * snapshot that lists it and kept until its activity changes: an idle
+   * row, most of a large list, is not serialized again for the next admin
+   * or request. `textBytes` is its UTF-8 length.
+   */
+  text: string | undefined;
+  textBytes: number;
 }
 
 /**
@@ -72,13 +81,14 @@ export class CommittedView {
       const row = this.#rows.get(touch.sessionId);
       if (row === undefined) continue;
       row.lastActiveAt = touch.lastActiveAt;
+      row.text = undefined;
       if (touch.messages !== undefined) row.messages = touch.messages;
     }
     for (const sessionId of change.disconnected) this.#rows.delete(sessionId);
   }
 
   #add(user: User): void {
-    const row: CommittedRow = { user, lastActiveAt: user.lastActiveAt, messages: undefined };
+    const row: CommittedRow = { user, lastActiveAt: user.lastActiveAt, messages: undefined, text: undefined, textBytes: 0 };
     const held = this.#rows.get(user.sessionId);
     // A Map keeps a replaced key where it was: the same place only if the
     // row sorts the same. A new key goes last: in order if it sorts after
@@ -94,18 +104,16 @@ export class CommittedView {
    * the same text as JSON.stringify of the User objects, key for key.
    */
   json(options: JsonOptions = {}): string {
-    let text = '';
-    this.writeJson((piece) => (text = piece), options, Infinity);
-    return text;
+    return jsonText((sink) => this.writeJson(sink, options));
   }
 
   /**
-   * The same text as json(), handed to `write` in pieces of at most
-   * `rowsPerPiece` rows, `last` set on the final one. A large snapshot
-   * can then go out as fragments of one message while the rest is still
-   * being written (admin-channel.ts), and is never one string in memory.
+   * The same text as json(), written into `sink` a row at a time and
+   * ended. A large snapshot then goes out as fragments of one message
+   * while the rest is still being written (fragment-writer.ts), and is
+   * never one string in memory.
    */
-  writeJson(write: (piece: string, last: boolean) => void, { messages, page, before = '', after = '' }: JsonOptions, rowsPerPiece: number): void {
+  writeJson(sink: JsonSink, { messages, page, before = '', after = '' }: JsonOptions): void {
     const rows = [...this.#rows.values()].reverse();
     // Commit order is connect order and session ids made in the same
     // millisecond ascend (uuid-v7.ts), so the rows are usually in order
@@ -117,20 +125,21 @@ export class CommittedView {
     const from = page === undefined ? 0 : Math.min(start + page.offset, rows.length);
     const to = page === undefined ? rows.length : Math.min(from + page.limit, rows.length);
     const next = to < rows.length && to > from ? keyOf(rows[to - 1]!) : null;
-    const closing = ']' + (typeof after === 'string' ? after : after(next));
-    let opening = before + '[';
-    let parts: string[] = [];
+    sink.write(before + '[');
     for (let i = from; i < to; i++) {
-      const { user, lastActiveAt, messages: reported } = rows[i]!;
-      const count = messages === undefined ? undefined : (messages(user.sessionId) ?? reported);
-      parts.push(userJson(user, lastActiveAt, metadataJson(user), count));
-      if (parts.length >= rowsPerPiece && i < to - 1) {
-        write(opening + parts.join(','), false);
-        opening = ',';
-        parts = [];
+      const row = rows[i]!;
+      const count = messages === undefined ? undefined : (messages(row.user.sessionId) ?? row.messages);
+      if (row.text === undefined) {
+        row.text = openUserJson(row.user, row.lastActiveAt, metadataJson(row.user));
+        row.textBytes = Buffer.byteLength(row.text);
       }
+      sink.write(row.text, row.textBytes);
+      // ASCII only: its length is its size in bytes.
+      const close = (count === undefined ? '}' : ',"messages":' + count + '}') + (i < to - 1 ? ',' : '');
+      sink.write(close, close.length);
     }
-    write(opening + parts.join(',') + closing, true);
+    sink.write(']' + (typeof after === 'string' ? after : after(next)));
+    sink.end();
   }
 
   /** Sort `rows` (newest first) and store the view in that order, so the next snapshot needs no sort. */

@@ -250,10 +250,16 @@ export const AdminNotice = {
 } as const;
 
 /**
- * Rows per fragment of an admin's snapshot message (~75 KB at 250): the
- * first fragments travel while the rest are still being serialized.
+ * The buffers an admin's snapshot is written into, one fragment of the
+ * message each: the first fragments travel while the rest are still being
+ * written. Kept for the next snapshot (buffer-pool.ts) up to `maxKept`
+ * (4 MiB, a 10k-row snapshot and more), and let go after `idleMs` unused.
  */
-export const SNAPSHOT_FRAGMENT_ROWS = 250;
+export const SnapshotBuffers = {
+  bytes: 64 * 1024,
+  maxKept: 64,
+  idleMs: 60_000,
+} as const;
 
 /**
  * Marks a tracker's upgrade listener on the host's server, so that a second

@@ -28,11 +28,12 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type pg from 'pg';
-import type { AdminChannel, AdminSession, MessageProducer } from './admin-channel.js';
+import type { AdminChannel, AdminSession } from './admin-channel.js';
 import { ClusterView } from './cluster-view.js';
 import type { Page } from './committed-view.js';
-import { AdminNotice, CloseCode, CloseReason, MultiNode, RetryBackoff, SNAPSHOT_FRAGMENT_ROWS } from './constants.js';
+import { AdminNotice, CloseCode, CloseReason, MultiNode, RetryBackoff } from './constants.js';
 import type { Database } from './database.js';
+import { recordJson, type JsonSink } from './json-sink.js';
 import type { Logger } from './logger.js';
 import { NodeIdLock } from './node-lock.js';
 import { NodeRegistry } from './node-registry.js';
@@ -254,7 +255,7 @@ export class MultiNodeHub {
       this.#waiting.add(admin);
       return;
     }
-    this.#options.admins.sendSnapshot(admin, (fragment) => this.#writeSnapshot(fragment));
+    this.#options.admins.sendSnapshot(admin, (sink) => this.#writeSnapshot(sink));
     this.#options.admins.join(admin);
   }
 
@@ -288,9 +289,7 @@ export class MultiNodeHub {
         const { admins, logger } = this.#options;
         if (resnapshotAudience) {
           // Made once, sent to the audience: every authenticated admin not waiting for its first snapshot.
-          const pieces: string[] = [];
-          this.#writeSnapshot((piece) => pieces.push(piece));
-          const resend: MessageProducer = (fragment) => pieces.forEach((piece, i) => fragment(piece, i === pieces.length - 1));
+          const resend = recordJson((sink) => this.#writeSnapshot(sink));
           // Each is told first: a large snapshot on a live socket holds up
           // the pongs behind it, and a client not expecting it would take
           // the silence for a dead link and reconnect, asking for another.
@@ -331,9 +330,9 @@ export class MultiNodeHub {
       });
   }
 
-  /** The snapshot message in pieces, with live message counts for this node's connections. */
-  #writeSnapshot(write: (piece: string, last: boolean) => void): void {
-    this.#view.writeJson(write, { ...SNAPSHOT_ENVELOPE, messages: this.#options.messages }, SNAPSHOT_FRAGMENT_ROWS);
+  /** The snapshot message, with live message counts for this node's connections. */
+  #writeSnapshot(sink: JsonSink): void {
+    this.#view.writeJson(sink, { ...SNAPSHOT_ENVELOPE, messages: this.#options.messages });
   }
 }
 

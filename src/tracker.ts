@@ -16,7 +16,7 @@ import { CommittedView, type Page } from './committed-view.js';
 import { coalesce } from './coalesce.js';
 import { clientAddressResolver } from './client-address.js';
 import { closeClientConnection, sendWelcome } from './client-connection.js';
-import { CloseCode, CloseReason, Defaults, Paths, SNAPSHOT_FRAGMENT_ROWS, TrackerEvent, UPGRADE_LISTENER } from './constants.js';
+import { CloseCode, CloseReason, Defaults, Paths, TrackerEvent, UPGRADE_LISTENER } from './constants.js';
 import type { TrackerContext } from './context.js';
 import { loadDashboardFiles } from './dashboard-files.js';
 import { openSqlite, sqliteMainFile, type Database } from './database.js';
@@ -383,7 +383,7 @@ class TrackerImpl extends EventEmitter<TrackerEvents> implements Tracker {
     if (admin.socket.readyState !== admin.socket.OPEN) return;
     // Live stats for the dashboard: the message count is in memory, not in the row.
     const options = { ...SNAPSHOT_ENVELOPE, messages: (sessionId: string) => live.get(sessionId)?.messages };
-    admins.sendSnapshot(admin, (fragment) => this.#committed.writeJson(fragment, options, SNAPSHOT_FRAGMENT_ROWS));
+    admins.sendSnapshot(admin, (sink) => this.#committed.writeJson(sink, options));
     admins.join(admin);
   }
 }

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WebSocketServer } from 'ws';
-import { CloseCode, CloseReason } from '../src/constants.js';
+import { CloseCode, CloseReason, SnapshotBuffers } from '../src/constants.js';
 import { AdminChannel, type AdminChannelOptions, type AdminSession } from '../src/admin-channel.js';
 import { AuthThrottle } from '../src/auth.js';
 import { captureLogs } from './helpers/log-capture.js';
@@ -48,12 +48,15 @@ async function startChannel(subscribe: (channel: AdminChannel, admin: AdminSessi
   return { channel, port, logs, close };
 }
 
-fragments('pieces go out as one message: a text frame, continuations, the last with FIN', async () => {
+fragments('a snapshot goes out as one message, a fragment per filled buffer: a text frame, continuations, the last with FIN', async () => {
+  // 40 KiB of UTF-8 in 20 K characters: a buffer (64 KiB) holds one part, not two.
+  const part = 'é'.repeat(20 * 1024);
   const c = await startChannel((channel, admin) => {
-    channel.sendSnapshot(admin, (fragment) => {
-      fragment('{"type":"snapshot",', false);
-      fragment('"users":[]', false);
-      fragment('}', true);
+    channel.sendSnapshot(admin, (sink) => {
+      sink.write('{"type":"snapshot","pad":"');
+      for (let i = 0; i < 3; i++) sink.write(part);
+      sink.write('"}');
+      sink.end();
     });
     channel.join(admin);
   });
@@ -61,7 +64,8 @@ fragments('pieces go out as one message: a text frame, continuations, the last w
     const peer = await rawUpgrade(c.port, '/');
     await waitFor(() => peer.frames.some((f) => f.fin), 3000, 'the last fragment');
     assert.equal(peer.frames.map((f) => [f.opcode, f.fin]), [[Opcode.TEXT, false], [Opcode.CONTINUATION, false], [Opcode.CONTINUATION, true]]);
-    assert.equal(JSON.parse(Buffer.concat(peer.frames.map((f) => f.payload)).toString()), { type: 'snapshot', users: [] });
+    assert.ok(peer.frames.every((f) => f.payload.length <= SnapshotBuffers.bytes));
+    assert.equal(JSON.parse(Buffer.concat(peer.frames.map((f) => f.payload)).toString()), { type: 'snapshot', pad: part.repeat(3) });
     peer.destroy();
   } finally {
     await c.close();
@@ -70,8 +74,9 @@ fragments('pieces go out as one message: a text frame, continuations, the last w
 
 fragments('a message that fails after its first fragment ends that stream, logged, and the admin is forgotten', async () => {
   const c = await startChannel((channel, admin) => {
-    channel.sendSnapshot(admin, (fragment) => {
-      fragment('{"type":"snapshot","users":[', false);
+    channel.sendSnapshot(admin, (sink) => {
+      sink.write('{"type":"snapshot","users":[');
+      sink.write('x'.repeat(SnapshotBuffers.bytes)); // the first buffer goes out
       throw new Error('serializer broke');
     });
     channel.join(admin);
@@ -88,14 +93,15 @@ fragments('a message that fails after its first fragment ends that stream, logge
   }
 });
 
-/** A snapshot of `pieces` × 256 KiB, as sendSnapshot sends one, then the admin joins. */
+/** A snapshot of `pieces` × 256 KiB, written 1 KiB at a time as rows are, then the admin joins. */
 function bigSnapshot(pieces: number) {
-  const piece = 'x'.repeat(256 * 1024);
+  const row = 'x'.repeat(1024);
   return (channel: AdminChannel, admin: AdminSession) => {
-    channel.sendSnapshot(admin, (fragment) => {
-      fragment('{"type":"snapshot","pad":"', false);
-      for (let i = 0; i < pieces; i++) fragment(piece, false);
-      fragment('"}', true);
+    channel.sendSnapshot(admin, (sink) => {
+      sink.write('{"type":"snapshot","pad":"');
+      for (let i = 0; i < pieces * 256; i++) sink.write(row);
+      sink.write('"}');
+      sink.end();
     });
     channel.join(admin);
   };

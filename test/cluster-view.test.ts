@@ -24,13 +24,13 @@ function change(xid: number, parts: Partial<Omit<ClusterChange, 'xid'>>): Cluste
 }
 
 type Listed = User & { messages?: number };
-/** The view's JSON, written in pieces of 2 rows (the last flagged) and joined. */
+/** The view's JSON, written into a sink (ended once, nothing after) and joined. */
 function listed(v: ClusterView, messages: (sessionId: string) => number | undefined = () => undefined): Listed[] {
-  const pieces: string[] = [];
-  const lasts: boolean[] = [];
-  v.writeJson((piece, last) => (pieces.push(piece), lasts.push(last)), { messages }, 2);
-  assert.equal(lasts, lasts.map((_, i) => i === lasts.length - 1), 'only the final piece is the last');
-  return JSON.parse(pieces.join(''));
+  const texts: string[] = [];
+  let ends = 0;
+  v.writeJson({ write: (text) => (assert.is(ends, 0), void texts.push(text)), end: () => ends++ }, { messages });
+  assert.is(ends, 1, 'ended once');
+  return JSON.parse(texts.join(''));
 }
 const sessionIds = (v: ClusterView) => listed(v).map((u) => u.sessionId);
 

@@ -66,26 +66,48 @@ view('a badly shuffled view still comes out sorted (full-sort fallback)', () => 
   assert.equal(got, want);
 });
 
-view('writes the same text in pieces of at most n rows, the last one flagged', () => {
+view('writes into a sink the same text json() returns, rows and their closing apart, ended once', () => {
   const v = new CommittedView();
   v.apply({ connected: ['a', 'b', 'c', 'd', 'e'].map((id, i) => user(id, `2026-11-23T10:00:00.00${i}Z`)), activity: [], disconnected: [] });
   const options = { before: '{"type":"snapshot","users":', after: '}', messages: () => 3 };
-  const written = (rowsPerPiece: number, extra = {}) => {
-    const pieces: Array<[string, boolean]> = [];
-    v.writeJson((piece, last) => pieces.push([piece, last]), { ...options, ...extra }, rowsPerPiece);
-    return pieces;
+  const written = (extra = {}) => {
+    const texts: string[] = [];
+    let ends = 0;
+    v.writeJson(
+      {
+        write: (text, bytes) => {
+          assert.is(ends, 0, 'nothing after end()');
+          if (bytes !== undefined) assert.is(bytes, Buffer.byteLength(text), 'a size given is the UTF-8 size');
+          texts.push(text);
+        },
+        end: () => ends++,
+      },
+      { ...options, ...extra },
+    );
+    assert.is(ends, 1);
+    return texts;
   };
-  const pieces = written(2);
-  assert.equal(pieces.map(([, last]) => last), [false, false, true]);
-  assert.is(pieces.map(([piece]) => piece).join(''), v.json(options));
-  assert.equal(JSON.parse(pieces[0]![0] + ']}').users.map((u: User) => u.sessionId), ['e', 'd'], 'the first piece opens the message');
-  assert.equal(written(5).length, 1, 'exactly n rows: one piece');
-  assert.equal(written(Infinity).length, 1);
-  const page = written(1, { page: { offset: 1, limit: 3 } });
-  assert.is(page.length, 3);
-  assert.is(page.map(([piece]) => piece).join(''), v.json({ ...options, page: { offset: 1, limit: 3 } }));
+  const texts = written();
+  assert.is(texts.join(''), v.json(options));
+  assert.is(texts[0], '{"type":"snapshot","users":[', 'the message opens first');
+  assert.is(texts.length, 1 + 5 * 2 + 1, 'per row its text and its closing');
+  const page = { page: { offset: 1, limit: 3 } };
+  assert.is(written(page).join(''), v.json({ ...options, ...page }));
   v.apply({ connected: [], activity: [], disconnected: ['a', 'b', 'c', 'd', 'e'] });
-  assert.equal(written(2), [['{"type":"snapshot","users":[]}', true]], 'an empty view: one piece');
+  assert.equal(written().join(''), '{"type":"snapshot","users":[]}', 'an empty view');
+});
+
+view('a row\'s text is kept between snapshots and made again once its activity changes', () => {
+  const v = new CommittedView();
+  const base = user('a', T1);
+  const u = { ...base, metadata: { ...base.metadata, user: 'é' } };
+  v.apply({ connected: [u], activity: [], disconnected: [] });
+  const first = v.json({ messages: () => 1 });
+  assert.equal(JSON.parse(first), [{ ...u, messages: 1 }]);
+  assert.equal(JSON.parse(v.json({ messages: () => 2 })), [{ ...u, messages: 2 }], 'the count is not part of the kept text');
+  assert.equal(JSON.parse(v.json()), [u], 'nor is its member: none without counts');
+  v.apply({ connected: [], activity: [{ sessionId: 'a', lastActiveAt: T2 }], disconnected: [] });
+  assert.equal(JSON.parse(v.json()), [{ ...u, lastActiveAt: T2 }], 'the new activity, not the kept text');
 });
 
 view('stays sorted across snapshots: rows late after a sort, and a row re-inserted with another connect time', () => {

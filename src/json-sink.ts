@@ -1,0 +1,38 @@
+/**
+ * Where a long JSON text goes while it is being made, part by part: an
+ * admin's snapshot is written row by row straight into the bytes sent
+ * (fragment-writer.ts), and GET /active-users into one string. Making the
+ * text once and passing it on avoids a second copy of a list that can run
+ * to many megabytes.
+ */
+export interface JsonSink {
+  /** Append `text`. `bytes`, when the caller knows it, is its UTF-8 length. */
+  write(text: string, bytes?: number): void;
+  /** Called once, after the last write. */
+  end(): void;
+}
+
+/** What writes a whole JSON text into a sink, ending it. */
+export type JsonProducer = (sink: JsonSink) => void;
+
+/** The text `produce` writes, as one string. */
+export function jsonText(produce: JsonProducer): string {
+  const parts: string[] = [];
+  produce({ write: (text) => void parts.push(text), end() {} });
+  return parts.join('');
+}
+
+/**
+ * Run `produce` once and keep what it wrote, to write the same text into
+ * several sinks: one resync snapshot for every admin of a node. Only
+ * references are kept; the row texts are the view's own.
+ */
+export function recordJson(produce: JsonProducer): JsonProducer {
+  const texts: string[] = [];
+  const sizes: (number | undefined)[] = [];
+  produce({ write: (text, bytes) => void (texts.push(text), sizes.push(bytes)), end() {} });
+  return (sink) => {
+    for (let i = 0; i < texts.length; i++) sink.write(texts[i]!, sizes[i]);
+    sink.end();
+  };
+}
