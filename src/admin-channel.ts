@@ -154,8 +154,9 @@ export class AdminChannel {
    * writes the whole JSON text before it returns, and each buffer it fills
    * goes out as a fragment (fragment-writer.ts). Nothing can come between
    * them, since it all happens in this call; the kernel and the admin take
-   * the first pieces while the rest are being made. The snapshot counts against the budget all admins share,
-   * and spares its admin the heartbeat until written (see heartbeat()).
+   * the first pieces while the rest are being made. The snapshot counts
+   * against the budget all admins share, and spares its admin the
+   * heartbeat until written (see heartbeat()).
    * `notice`, when given, is sent as its own message just before the
    * first fragment, in the same step, so nothing can come between them;
    * it is not sent when the snapshot is refused.
