@@ -22,10 +22,11 @@ export class FragmentWriter implements JsonSink {
     this.#written = written;
   }
 
-  write(text: string, bytes = Buffer.byteLength(text)): void {
+  write(text: string): void {
+    const bytes = Buffer.byteLength(text);
     if (this.#buffer !== undefined && this.#used + bytes > this.#buffer.length) this.#send(false);
     if (bytes > this.#pool.bufferBytes) {
-      // Larger than any buffer (a row with very large metadata): a fragment of its own.
+      // Larger than any buffer (rows with very large metadata): a fragment of its own.
       this.#socket.send(Buffer.from(text), { fin: false, binary: false });
       return;
     }

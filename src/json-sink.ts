@@ -6,8 +6,8 @@
  * to many megabytes.
  */
 export interface JsonSink {
-  /** Append `text`. `bytes`, when the caller knows it, is its UTF-8 length. */
-  write(text: string, bytes?: number): void;
+  /** Append `text`. */
+  write(text: string): void;
   /** Called once, after the last write. */
   end(): void;
 }
@@ -24,15 +24,13 @@ export function jsonText(produce: JsonProducer): string {
 
 /**
  * Run `produce` once and keep what it wrote, to write the same text into
- * several sinks: one resync snapshot for every admin of a node. Only
- * references are kept; the row texts are the view's own.
+ * several sinks: one resync snapshot for every admin of a node.
  */
 export function recordJson(produce: JsonProducer): JsonProducer {
   const texts: string[] = [];
-  const sizes: (number | undefined)[] = [];
-  produce({ write: (text, bytes) => void (texts.push(text), sizes.push(bytes)), end() {} });
+  produce({ write: (text) => void texts.push(text), end() {} });
   return (sink) => {
-    for (let i = 0; i < texts.length; i++) sink.write(texts[i]!, sizes[i]);
+    for (const text of texts) sink.write(text);
     sink.end();
   };
 }

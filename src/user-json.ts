@@ -26,15 +26,10 @@ export function usersJson(rows: readonly UserJsonRow[], messages?: (sessionId: s
  * apart from the rest; a defined `messages` count is added as the last member.
  */
 export function userJson(user: Pick<User, 'id' | 'sessionId' | 'connectedAt'>, lastActiveAt: string, metadataJson: string, messages: number | undefined): string {
-  return openUserJson(user, lastActiveAt, metadataJson) + (messages === undefined ? '}' : ',"messages":' + messages + '}');
-}
-
-/** userJson without the message count and the closing brace: what stays the same while the row's activity does. */
-export function openUserJson(user: Pick<User, 'id' | 'sessionId' | 'connectedAt'>, lastActiveAt: string, metadataJson: string): string {
   return (
     '{"id":' + quote(user.id) + ',"sessionId":' + quote(user.sessionId) +
     ',"connectedAt":' + quote(user.connectedAt) + ',"lastActiveAt":' + quote(lastActiveAt) +
-    ',"metadata":' + metadataJson
+    ',"metadata":' + metadataJson + (messages === undefined ? '}' : ',"messages":' + messages + '}')
   );
 }
 
