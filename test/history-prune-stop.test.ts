@@ -16,6 +16,7 @@ import { silentLogger } from '../src/logger.js';
 import { migrateToLatest } from '../src/migrations.js';
 import { sessionRecord } from './helpers/history.js';
 import { tempDir } from './helpers/tracker.js';
+import { waitFor } from './helpers/ws-client.js';
 
 const test = suite('history pruner stop');
 const DAY = 86_400_000;
@@ -42,7 +43,8 @@ test('stop() during a backlog ends the run after its batch; the next run prunes 
 
     const next = new HistoryPruner({ db, logger: silentLogger(), retentionDays: 30, intervalMs: 3_600_000 });
     next.start();
-    await new Promise((r) => setTimeout(r, 200));
+    // Until the backlog is gone, not a fixed wait: on a loaded machine 200 ms was too short.
+    await waitFor(async () => (await count()) === 1, 10_000, 'the next run to prune the rest');
     await next.stop();
     assert.equal((await listSessions(db, { limit: 10 })).map((s) => s.id), [recent.id], 'the next run pruned the rest, and only those');
   } finally {
