@@ -65,7 +65,7 @@ export class AdminChannel {
   /** Sockets still waiting to authenticate, per address. */
   readonly #pending = new Map<string, number>();
   /** The bytes snapshots are written into, reused from one snapshot to the next. */
-  readonly #snapshotBuffers = new BufferPool(SnapshotBuffers.bytes, SnapshotBuffers.maxKept, SnapshotBuffers.idleMs);
+  readonly #snapshotBuffers = new BufferPool(SnapshotBuffers.bytes, SnapshotBuffers.max, SnapshotBuffers.idleMs);
 
   constructor(options: AdminChannelOptions) {
     this.#options = options;

@@ -250,14 +250,16 @@ export const AdminNotice = {
 } as const;
 
 /**
- * The buffers an admin's snapshot is written into, one fragment of the
+ * The buffers admins' snapshots are written into, one fragment of the
  * message each: the first fragments travel while the rest are still being
- * written. Kept for the next snapshot (buffer-pool.ts) up to `maxKept`
- * (4 MiB, a 10k-row snapshot and more), and let go after `idleMs` unused.
+ * written. Reused from one snapshot to the next (buffer-pool.ts), `max`
+ * of them at most (4 MiB: a 10k-row snapshot and more; past them a
+ * snapshot goes on as text, fragment-writer.ts), all let go after
+ * `idleMs` unused.
  */
 export const SnapshotBuffers = {
   bytes: 64 * 1024,
-  maxKept: 64,
+  max: 64,
   idleMs: 60_000,
 } as const;
 

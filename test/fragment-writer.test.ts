@@ -103,19 +103,41 @@ writer('nothing written: end() still sends the final fragment', async () => {
   }
 });
 
-writer('on a socket that fails, written() still runs and no buffer comes back', async () => {
+writer('on a socket that fails, written() still runs and no buffer comes back, but another may be made', async () => {
   const p = await pair();
-  const pool = new BufferPool(BUFFER_BYTES, 16, 60_000);
+  const pool = new BufferPool(BUFFER_BYTES, 1, 60_000);
   try {
     let written = 0;
     p.socket.terminate();
     const out = new FragmentWriter(p.socket, pool, () => written++);
     out.write('x'.repeat(BUFFER_BYTES));
-    out.write('y');
     out.end();
     await waitFor(() => written === 1, 3000, 'written() after the failure');
     assert.is(pool.kept, 0, 'ws may still refer to a buffer whose write failed');
+    assert.ok(pool.take() !== undefined, 'the lost buffer does not count against the pool');
   } finally {
+    await p.close();
+  }
+});
+
+writer('once the pool has no buffer left, the rest of the message goes as text fragments of the same size', async () => {
+  const p = await pair();
+  const pool = new BufferPool(BUFFER_BYTES, 2, 60_000);
+  try {
+    let written = 0;
+    const out = new FragmentWriter(p.socket, pool, () => written++);
+    const row = 'é'.repeat(100); // 200 bytes
+    for (let i = 0; i < 40; i++) out.write(row); // 8,000 bytes: 2 buffers, then text
+    out.end();
+    assert.is(await message(p.peer), row.repeat(40));
+    const frames = p.peer.frames;
+    assert.equal(frames.map((f) => f.opcode), [Opcode.TEXT, ...frames.slice(1).map(() => Opcode.CONTINUATION)]);
+    assert.equal(frames.map((f) => f.fin), frames.map((_, i) => i === frames.length - 1));
+    assert.equal(frames.slice(0, 2).map((f) => f.payload.length), [1000, 1000], 'the two buffers, five rows each');
+    assert.ok(frames.length > 3, 'then text pieces');
+    await waitFor(() => written === 1 && pool.kept === 2, 3000, 'the buffers back, no more made');
+  } finally {
+    pool.clear();
     await p.close();
   }
 });
@@ -124,20 +146,21 @@ writer.run();
 
 const pool = suite('BufferPool');
 
-pool('keeps at most maxKept buffers, hands them out again, and lets them all go once idle', async () => {
+pool('makes at most max buffers, hands them out again, and lets them all go once idle', async () => {
   const p = new BufferPool(64, 2, 50);
   try {
-    const taken = [p.take(), p.take(), p.take()];
+    const taken = [p.take()!, p.take()!];
     assert.ok(taken.every((b) => b.length === 64));
+    assert.is(p.take(), undefined, 'no third while two are out');
     for (const b of taken) p.give(b);
-    assert.is(p.kept, 2, 'bounded');
+    assert.is(p.kept, 2);
     const again = p.take();
     assert.ok(again === taken[0] || again === taken[1], 'a kept buffer, not a new one');
-    p.give(again);
+    p.give(again!);
     // In use within each interval: kept; then two intervals without a take: let go.
     await waitFor(() => p.kept === 0, 3000, 'released when idle');
-    const fresh = p.take();
-    assert.ok(!taken.includes(fresh), 'a new buffer after the release');
+    const fresh = [p.take(), p.take()];
+    assert.ok(fresh.every((b) => b !== undefined && !taken.includes(b)), 'new buffers after the release, as many as before');
   } finally {
     p.clear();
   }
