@@ -1,9 +1,8 @@
 /**
  * Where a long JSON text goes while it is being made, part by part: an
- * admin's snapshot is written row by row straight into the bytes sent
- * (fragment-writer.ts), and GET /active-users into one string. Making the
- * text once and passing it on avoids a second copy of a list that can run
- * to many megabytes.
+ * admin's snapshot goes straight into the bytes sent (fragment-writer.ts),
+ * GET /active-users into one string. Passing the parts on as they are
+ * made avoids a second copy of a list that can run to many megabytes.
  */
 export interface JsonSink {
   /** Append `text`. */
